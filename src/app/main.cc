@@ -1,0 +1,2 @@
+// sluice entry point (placeholder).
+int main() { return 0; }
