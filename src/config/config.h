@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,9 +35,9 @@ struct AuthEntry {
 
 // [databases] entry. Negative integers / unset optionals mean "inherit from [pgbouncer]".
 struct DatabaseConfig {
-  std::string name;                 // name clients use; "*" for the fallback entry
-  std::string dbname;               // database on the server; empty = same as the client's
-  std::vector<std::string> hosts;   // "host=a,b"; empty = unix socket in the default dir
+  std::string name;                // name clients use; "*" for the fallback entry
+  std::string dbname;              // database on the server; empty = same as the client's
+  std::vector<std::string> hosts;  // "host=a,b"; empty = unix socket in the default dir
   int port = 5432;
   std::optional<std::string> user;  // forced server user
   std::optional<std::string> password;
@@ -45,13 +46,13 @@ struct DatabaseConfig {
   std::optional<std::string> auth_dbname;
   int pool_size = -1;
   int min_pool_size = -1;
-  int reserve_pool_size = -1;       // "reserve_pool" and "reserve_pool_size"
+  int reserve_pool_size = -1;  // "reserve_pool" and "reserve_pool_size"
   int max_db_connections = -1;
   int max_db_client_connections = -1;
   std::optional<PoolMode> pool_mode;
   std::string connect_query;
   core::Micros server_lifetime = -1;
-  bool load_balance_hosts = true;   // load_balance_hosts=round-robin (default) / disable
+  bool load_balance_hosts = true;  // load_balance_hosts=round-robin (default) / disable
   // Server startup parameters from the entry, with Postgres' spelling of the name:
   // client_encoding, DateStyle, TimeZone, application_name.
   std::vector<std::pair<std::string, std::string>> startup_params;
@@ -158,8 +159,12 @@ struct Config {
   Settings settings;
   std::vector<DatabaseConfig> databases;  // file order; "*" included if present
   std::vector<UserConfig> users;
-  std::vector<AuthEntry> auth_entries;    // from auth_file
-  std::vector<std::string> warnings;      // unsupported settings named, unknown keys
+  std::vector<AuthEntry> auth_entries;  // from auth_file
+  std::vector<std::string> warnings;    // unsupported settings named, unknown keys
+  // [pgbouncer] settings sluice accepts but does not act on yet (config/unsupported.h), as
+  // written; SHOW CONFIG lists them.
+  std::map<std::string, std::string, std::less<>> unsupported_values;
+  std::string base_dir;  // relative auth_file and %include paths resolve against it
 
   [[nodiscard]] const DatabaseConfig* find_database(std::string_view name) const;
   [[nodiscard]] const DatabaseConfig* fallback_database() const;  // "*"

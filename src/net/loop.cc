@@ -83,8 +83,9 @@ void EventLoop::drain_posts() {
 }
 
 void EventLoop::run_deferred() {
-  // Deferred work may defer more; bounded rounds keep one busy client from starving the loop.
-  for (int round = 0; round < 64 && !deferred_.empty(); ++round) {
+  // Deferred work may defer more; runs until empty so that nothing queued outlives the
+  // iteration (retired objects are freed after it).
+  while (!deferred_.empty()) {
     deferred_running_.swap(deferred_);
     for (Deferrable* d : deferred_running_) {
       d->deferred_queued = false;

@@ -1,0 +1,62 @@
+// The process: configuration, workers, listeners, signals, reload and shutdown.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "admin/console.h"
+#include "admin/control.h"
+#include "app/worker.h"
+#include "pool/pool.h"
+
+namespace sluice::app {
+
+struct Options {
+  std::string config_path;
+  bool daemon = false;
+  bool quiet = false;
+  int verbose = 0;
+};
+
+class App final : public admin::Control {
+ public:
+  explicit App(Options opts);
+  ~App() override;
+
+  // Runs until shutdown; returns the process exit status.
+  int run();
+
+  // admin::Control
+  std::string reload() override;
+  std::string set_setting(std::string_view name, std::string_view value) override;
+  void shutdown(Shutdown how) override;
+  [[nodiscard]] config::ConfigPtr config() const override;
+
+ private:
+  bool setup();
+  bool open_listeners();
+  void install(config::ConfigPtr cfg);
+  void signal_loop();
+  void stop_accepting();
+  void stop_all();
+  bool write_pidfile();
+  void cleanup_files();
+
+  Options opts_;
+  mutable std::mutex cfg_mu_;
+  config::ConfigPtr cfg_;
+  std::mutex reload_mu_;
+  session::Shared shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<pool::PoolManager> pools_;
+  std::unique_ptr<admin::Console> console_;
+  std::vector<int> listen_fds_;
+  std::string unix_path_;
+  std::string pidfile_;
+  std::atomic<int> shutdown_request_{0};  // 0 none, 1 immediate, 2 graceful
+};
+
+}  // namespace sluice::app

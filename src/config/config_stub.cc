@@ -1,1 +1,0 @@
-// placeholder until config.cc lands

@@ -1,0 +1,82 @@
+// One socket's byte streams: a lazily allocated input buffer and an ordered output queue that
+// mixes forwarded bytes (pointers into the peer's input buffer) with bytes sluice generated.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/buffer.h"
+#include "net/socket.h"
+
+namespace sluice::net {
+
+// Output queue. Forwarded segments point into another stream's input buffer, which must not
+// move or be reused until this queue has sent them (the relay enforces it: a source does not
+// read or compact while its destination has output pending).
+class Outbox {
+ public:
+  enum class Flush : std::uint8_t { Done, Blocked, Error };
+
+  [[nodiscard]] bool empty() const { return nsegs_ == 0; }
+  // False when the segment table is full: flush first.
+  [[nodiscard]] bool add_forward(const char* p, std::uint32_t n);
+  // Bytes built by sluice; returns the string to append to, then call commit_synth(mark).
+  [[nodiscard]] std::string& synth() { return synth_; }
+  [[nodiscard]] std::size_t synth_mark() const { return synth_.size(); }
+  [[nodiscard]] bool commit_synth(std::size_t mark);
+  void add_synth(std::string_view bytes);  // flushes nothing; may exceed the table: see below
+
+  // Sends as much as the socket takes, in one sendmsg when it fits.
+  Flush flush(int fd, int& err);
+  // Drops everything queued (connection closing).
+  void clear();
+  // Copies forwarded segments into the synthetic buffer so the source buffer can be reused.
+  void materialize();
+  [[nodiscard]] std::size_t pending_bytes() const;
+  [[nodiscard]] bool has_forwarded() const;
+
+  static constexpr int kMaxSegs = 6;
+
+ private:
+  struct Seg {
+    const char* ptr;  // nullptr: synth_[off, off+len)
+    std::uint32_t off;
+    std::uint32_t len;
+  };
+  void compact_done();
+
+  std::string synth_;
+  Seg segs_[kMaxSegs];
+  std::uint8_t nsegs_ = 0;
+};
+
+// Per-socket state shared by client and server connections.
+struct Stream {
+  int fd = -1;
+  core::IoBuf in;
+  std::uint32_t scan = 0;  // offset in `in` up to which frames were handled (forwarded/swallowed)
+  Outbox out;
+  bool readable = false;   // an edge was seen and the socket may still hold bytes
+  bool eof = false;
+
+  // Reads into the free tail of `in` (acquiring a block if needed). Kind::Data with n > 0,
+  // WouldBlock, Eof or Error. Clears `readable` when the socket is drained.
+  IoResult read(core::BufferPool& pool);
+  // Drops consumed input: after the output that referenced it was sent.
+  void consume_scanned() {
+    in.lo = scan;
+    if (in.lo == in.hi) in.lo = in.hi = scan = 0;
+  }
+  // Moves unconsumed input to the front (only while no output references it).
+  void compact() {
+    scan -= in.lo;
+    in.compact();
+  }
+  [[nodiscard]] std::uint32_t unscanned() const { return in.hi - scan; }
+  [[nodiscard]] const char* scan_ptr() const { return in.data + scan; }
+};
+
+}  // namespace sluice::net

@@ -1,0 +1,631 @@
+// PoolManager: checkout, release, waiter FIFO, launches and limits under one lock.
+#include "pool/pool.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+
+namespace sluice::pool {
+
+// Work decided under the lock and carried out after it is released.
+struct PoolManager::Actions {
+  std::vector<std::pair<Pool*, std::shared_ptr<const ConnectTarget>>> launches;  // here
+  std::vector<std::pair<ServerConn*, Waiter*>> assign;      // server of the current worker
+  std::vector<std::pair<WorkerBase*, Pool*>> kicks;         // serve waiters from that worker's idle
+  std::vector<std::pair<ServerConn*, const char*>> closes;  // servers to close, on their worker
+  std::vector<std::pair<Waiter*, std::string>> login_failures;
+  std::vector<Pool*> reserve_logs;
+};
+
+Pool::Pool(std::string db, std::string user, int workers)
+    : db_name(std::move(db)), user_name(std::move(user)), idle(static_cast<std::size_t>(workers)) {}
+
+PoolManager::PoolManager(std::vector<WorkerBase*> workers) : workers_(std::move(workers)) {}
+
+LimitGroup& PoolManager::db_group(std::string_view name) {
+  auto it = dbs_.find(std::string(name));
+  if (it == dbs_.end()) {
+    auto g = std::make_unique<LimitGroup>();
+    g->name = std::string(name);
+    it = dbs_.emplace(std::string(name), std::move(g)).first;
+  }
+  return *it->second;
+}
+
+LimitGroup& PoolManager::user_group(std::string_view name) {
+  auto it = users_.find(std::string(name));
+  if (it == users_.end()) {
+    auto g = std::make_unique<LimitGroup>();
+    g->name = std::string(name);
+    it = users_.emplace(std::string(name), std::move(g)).first;
+  }
+  return *it->second;
+}
+
+void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
+  const config::DatabaseConfig* d = cfg.find_database(p.db_name);
+  if (d == nullptr) d = cfg.fallback_database();
+  if (d == nullptr) {
+    p.disabled = true;
+    return;
+  }
+  p.disabled = false;
+  p.dbcfg = *d;
+  if (p.dbcfg.dbname.empty()) p.dbcfg.dbname = p.db_name;
+  const auto& st = cfg.settings;
+  const config::UserConfig* u = cfg.find_user(p.user_name);
+  if (u != nullptr && u->pool_mode) {
+    p.mode = *u->pool_mode;
+  } else if (d->pool_mode) {
+    p.mode = *d->pool_mode;
+  } else {
+    p.mode = st.pool_mode;
+  }
+  p.pool_size = (u != nullptr && u->pool_size >= 0)  ? u->pool_size
+                : d->pool_size >= 0                  ? d->pool_size
+                                                     : st.default_pool_size;
+  p.reserve_size = (u != nullptr && u->reserve_pool_size >= 0) ? u->reserve_pool_size
+                   : d->reserve_pool_size >= 0                  ? d->reserve_pool_size
+                                                                : st.reserve_pool_size;
+  p.min_pool_size = d->min_pool_size >= 0 ? d->min_pool_size : st.min_pool_size;
+  p.server_lifetime = d->server_lifetime > 0 ? d->server_lifetime : st.server_lifetime;
+  p.forced_user = d->user.has_value();
+  p.password.reset();
+  if (d->password && (!d->user || *d->user == p.user_name)) {
+    p.password = d->password;
+  } else if (const config::AuthEntry* a = cfg.find_auth(p.user_name)) {
+    p.password = a->secret;
+  }
+  LimitGroup& dg = db_group(p.db_name);
+  dg.max_servers = d->max_db_connections > 0 ? d->max_db_connections : st.max_db_connections;
+  dg.max_clients =
+      d->max_db_client_connections > 0 ? d->max_db_client_connections : st.max_db_client_connections;
+  p.db = &dg;
+  LimitGroup& ug = user_group(p.user_name);
+  ug.max_servers = (u != nullptr && u->max_user_connections > 0) ? u->max_user_connections
+                                                                 : st.max_user_connections;
+  p.user = &ug;
+
+  auto t = std::make_shared<ConnectTarget>();
+  t->hosts = d->hosts;
+  t->port = d->port;
+  t->unix_dir = st.unix_socket_dir.empty() ? "/tmp" : st.unix_socket_dir;
+  t->load_balance = d->load_balance_hosts;
+  t->dbname = p.dbcfg.dbname;
+  t->user = p.user_name;
+  t->password = p.password;
+  t->startup_params = d->startup_params;
+  t->connect_query = d->connect_query;
+  t->lifetime = p.server_lifetime;
+  t->connect_timeout = st.server_connect_timeout;
+  t->tcp_keepalive = st.tcp_keepalive ? 1 : 0;
+  t->tcp_keepcnt = st.tcp_keepcnt;
+  t->tcp_keepidle = st.tcp_keepidle;
+  t->tcp_keepintvl = st.tcp_keepintvl;
+  t->tcp_user_timeout = st.tcp_user_timeout;
+  t->tcp_socket_buffer = st.tcp_socket_buffer;
+  p.target = std::move(t);
+}
+
+void PoolManager::apply_config(const config::ConfigPtr& cfg) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cfg_ = cfg;
+    for (auto& [k, p] : pools_) refresh_pool(*p, *cfg);
+    for (auto& [k, grp] : users_) {
+      const config::UserConfig* u = cfg->find_user(grp->name);
+      grp->max_servers = (u != nullptr && u->max_user_connections > 0)
+                             ? u->max_user_connections
+                             : cfg->settings.max_user_connections;
+      grp->max_clients = (u != nullptr && u->max_user_client_connections > 0)
+                             ? u->max_user_client_connections
+                             : cfg->settings.max_user_client_connections;
+    }
+    for (auto& [k, grp] : dbs_) {
+      const config::DatabaseConfig* d = cfg->find_database(grp->name);
+      int dmax = d != nullptr ? d->max_db_connections : 0;
+      int cmax = d != nullptr ? d->max_db_client_connections : 0;
+      grp->max_servers = dmax > 0 ? dmax : cfg->settings.max_db_connections;
+      grp->max_clients = cmax > 0 ? cmax : cfg->settings.max_db_client_connections;
+    }
+    for (const auto& d : cfg->databases) {
+      if (!d.user || d.name == "*") continue;
+      std::string key = d.name + '\0' + *d.user;
+      if (pools_.find(key) == pools_.end()) {
+        auto p = std::make_unique<Pool>(d.name, *d.user, worker_count());
+        refresh_pool(*p, *cfg);
+        pools_.emplace(std::move(key), std::move(p));
+      }
+    }
+  }
+}
+
+Pool* PoolManager::get_pool(const config::DatabaseConfig& db, std::string_view db_name,
+                            std::string_view server_user, WorkerBase& current) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::string key(db_name);
+  key.push_back('\0');
+  key.append(server_user);
+  auto it = pools_.find(key);
+  if (it != pools_.end()) return it->second.get();
+  auto p = std::make_unique<Pool>(std::string(db_name), std::string(server_user), worker_count());
+  if (cfg_) refresh_pool(*p, *cfg_);
+  (void)db;
+  Pool* raw = p.get();
+  pools_.emplace(std::move(key), std::move(p));
+  return raw;
+}
+
+std::string PoolManager::try_add_client(std::string_view db_name, int db_max,
+                                        std::string_view user_name, int user_max) {
+  std::lock_guard<std::mutex> g(mu_);
+  LimitGroup& d = db_group(db_name);
+  LimitGroup& u = user_group(user_name);
+  int dmax = db_max >= 0 ? db_max : d.max_clients;
+  int umax = user_max >= 0 ? user_max : u.max_clients;
+  if (dmax > 0 && d.clients >= dmax) return "max_db_client_connections";
+  if (umax > 0 && u.clients >= umax) return "max_user_client_connections";
+  ++d.clients;
+  ++u.clients;
+  return {};
+}
+
+void PoolManager::remove_client(std::string_view db_name, std::string_view user_name) {
+  std::lock_guard<std::mutex> g(mu_);
+  --db_group(db_name).clients;
+  --user_group(user_name).clients;
+}
+
+void PoolManager::pool_client_added(Pool& p) {
+  std::lock_guard<std::mutex> g(mu_);
+  ++p.clients;
+  p.had_clients = true;
+}
+
+bool PoolManager::welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params,
+                          ParamValues& values) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!p.welcome_ready) return false;
+  params = p.welcome;
+  values = p.welcome_values;
+  return true;
+}
+
+void PoolManager::pool_client_removed(Pool& p) {
+  std::lock_guard<std::mutex> g(mu_);
+  --p.clients;
+}
+
+bool PoolManager::can_open(const Pool& p, bool reserve) const {
+  if (p.disabled) return false;
+  int limit = p.pool_size + (reserve ? p.reserve_size : 0);
+  if (p.servers >= limit) return false;
+  return !blocked_by_group(p);
+}
+
+bool PoolManager::blocked_by_group(const Pool& p) const {
+  if (p.db->max_servers > 0 && p.db->servers >= p.db->max_servers) return true;
+  if (p.user->max_servers > 0 && p.user->servers >= p.user->max_servers) return true;
+  return false;
+}
+
+void PoolManager::launch(Pool& p, Actions& a) {
+  ++p.servers;
+  ++p.connecting;
+  ++p.db->servers;
+  ++p.user->servers;
+  ++p.total_connects;
+  a.launches.emplace_back(&p, p.target);
+}
+
+void PoolManager::launch_for_waiters(Pool& p, core::Micros now, Actions& a) {
+  if (p.waiters.empty() || p.disabled) return;
+  if (p.last_connect_failed != 0 && cfg_ &&
+      now < p.last_connect_failed + cfg_->settings.server_login_retry) {
+    return;
+  }
+  int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count;
+  while (need > 0 && can_open(p, false)) {
+    launch(p, a);
+    --need;
+  }
+}
+
+void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a) {
+  Pool& p = *s.pool;
+  w.queued = false;
+  w.assigned = &s;
+  w.delivery_pending = true;
+  s.state = ServerState::Active;
+  ++p.active;
+  core::Micros waited = current.loop().now() - w.wait_since;
+  ++p.total_waits;
+  p.total_wait_time += waited;
+  a.assign.emplace_back(&s, &w);
+}
+
+void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a) {
+  Pool& p = *s.pool;
+  core::Micros now = current.loop().now();
+  if (s.close_requested || p.disabled) {
+    s.state = ServerState::Closing;
+    a.closes.emplace_back(&s, p.disabled ? "database removed" : "reconnect requested");
+    return;
+  }
+  if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
+    s.state = ServerState::Closing;
+    a.closes.emplace_back(&s, "server lifetime over");
+    return;
+  }
+  if (Waiter* w = p.waiters.pop_front()) {
+    give(s, *w, current, a);
+    return;
+  }
+  s.state = ServerState::Idle;
+  s.idle_since = now;
+  p.idle[static_cast<std::size_t>(current.id())].push_back(s);
+  ++p.idle_count;
+}
+
+void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
+  auto& idle = p.idle[static_cast<std::size_t>(on.id())];
+  while (!p.waiters.empty() && !idle.empty()) {
+    ServerConn* s = idle.pop_front();
+    --p.idle_count;
+    give(*s, *p.waiters.pop_front(), on, a);
+  }
+}
+
+void PoolManager::kick_others(Pool& p, WorkerBase& current, Actions& a) {
+  for (WorkerBase* w : workers_) {
+    if (w == &current) continue;
+    if (!p.idle[static_cast<std::size_t>(w->id())].empty()) {
+      a.kicks.emplace_back(w, &p);
+      return;
+    }
+  }
+}
+
+ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto& idle = p.idle[static_cast<std::size_t>(current.id())];
+    if (p.waiters.empty() && !idle.empty()) {
+      ServerConn* s = idle.pop_front();
+      --p.idle_count;
+      s->state = ServerState::Active;
+      ++p.active;
+      return s;
+    }
+    w.home = &current;
+    w.wait_since = current.loop().now();
+    w.queued = true;
+    w.assigned = nullptr;
+    w.delivery_pending = false;
+    p.waiters.push_back(w);
+    serve(p, current, a);
+    if (w.queued) {
+      if (p.idle_count > 0) kick_others(p, current, a);
+      launch_for_waiters(p, current.loop().now(), a);
+    }
+  }
+  run(a, current);
+  return nullptr;
+}
+
+bool PoolManager::cancel_wait(Pool& p, Waiter& w) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (w.queued) {
+    p.waiters.remove(w);
+    w.queued = false;
+    return true;
+  }
+  return !w.delivery_pending;
+}
+
+void PoolManager::release(ServerConn& s, WorkerBase& current) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (s.state == ServerState::Active) --s.pool->active;
+    s.user = nullptr;
+    make_available(s, current, a);
+  }
+  run(a, current);
+}
+
+void PoolManager::server_ready(ServerConn& s, WorkerBase& current,
+                               std::vector<std::pair<std::string, std::string>> params) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    Pool& p = *s.pool;
+    --p.connecting;
+    p.last_connect_failed = 0;
+    p.last_login_error.clear();
+    if (!p.welcome_ready) {
+      p.welcome = std::move(params);
+      p.welcome_values = s.params;
+      p.welcome_ready = true;
+    }
+    make_available(s, current, a);
+  }
+  run(a, current);
+}
+
+void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    Pool& p = *s.pool;
+    switch (s.state) {
+      case ServerState::Idle:
+        p.idle[static_cast<std::size_t>(s.worker->id())].remove(s);
+        --p.idle_count;
+        break;
+      case ServerState::Active: --p.active; break;
+      case ServerState::Connecting:
+      case ServerState::Login: --p.connecting; break;
+      default: break;
+    }
+    --p.servers;
+    --p.db->servers;
+    --p.user->servers;
+    // The freed slot may let this pool or a pool of the same database or user open one.
+    core::Micros now = current.loop().now();
+    launch_for_waiters(p, now, a);
+    for (auto& [k, q] : pools_) {
+      if (q.get() != &p && (q->db == p.db || q->user == p.user)) launch_for_waiters(*q, now, a);
+    }
+  }
+  run(a, current);
+}
+
+void PoolManager::connect_failed(Pool& p, bool login_error, std::string error_body) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    p.last_connect_failed = core::monotonic_now();
+    if (login_error) {
+      p.last_login_error = error_body;
+      std::vector<Waiter*> logins;
+      p.waiters.for_each([&](Waiter& w) {
+        if (w.login) logins.push_back(&w);
+      });
+      for (Waiter* w : logins) {
+        p.waiters.remove(*w);
+        w->queued = false;
+        w->delivery_pending = true;
+        a.login_failures.emplace_back(w, error_body);
+      }
+    }
+  }
+  for (auto& [w, body] : a.login_failures) {
+    WorkerBase* home = w->home;
+    Waiter* wp = w;
+    home->loop().post([wp, b = std::move(body)]() mutable { wp->on_login_failed(std::move(b)); });
+  }
+}
+
+bool PoolManager::evict_for(Pool& p, Actions& a) {
+  bool by_db = p.db->max_servers > 0 && p.db->servers >= p.db->max_servers;
+  for (auto& [k, q] : pools_) {
+    if (q.get() == &p || q->idle_count == 0) continue;
+    if (by_db ? q->db != p.db : q->user != p.user) continue;
+    for (auto& list : q->idle) {
+      if (ServerConn* s = list.pop_front()) {
+        --q->idle_count;
+        s->state = ServerState::Closing;
+        a.closes.emplace_back(s, "evicted");
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void PoolManager::maintain_worker(WorkerBase& w) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!cfg_) return;
+    const auto& st = cfg_->settings;
+    core::Micros now = w.loop().now();
+    for (auto& [k, p] : pools_) {
+      auto& idle = p->idle[static_cast<std::size_t>(w.id())];
+      std::vector<ServerConn*> drop;
+      std::vector<ServerConn*> check;
+      idle.for_each([&](ServerConn& s) {
+        if (s.close_requested || p->disabled) {
+          drop.push_back(&s);
+        } else if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
+          drop.push_back(&s);
+        } else if (st.server_idle_timeout > 0 && now - s.idle_since >= st.server_idle_timeout &&
+                   p->servers > p->min_pool_size) {
+          drop.push_back(&s);
+        } else if (!st.server_check_query.empty() && st.server_check_delay > 0 &&
+                   now - s.idle_since >= st.server_check_delay) {
+          check.push_back(&s);
+        }
+      });
+      for (ServerConn* s : drop) {
+        idle.remove(*s);
+        --p->idle_count;
+        s->state = ServerState::Closing;
+        const char* why = s->close_requested   ? "reconnect requested"
+                          : p->disabled        ? "database removed"
+                          : (s->lifetime > 0 && now - s->connected_at >= s->lifetime)
+                              ? "server lifetime over"
+                              : "server idle timeout";
+        a.closes.emplace_back(s, why);
+      }
+      for (ServerConn* s : check) {
+        idle.remove(*s);
+        --p->idle_count;
+        s->state = ServerState::Internal;
+      }
+      if (!check.empty()) {
+        // Run outside the lock via the close list's sibling: queue as a tiny post.
+        for (ServerConn* s : check) {
+          std::string q = st.server_check_query;
+          w.loop().post([s, q] { s->run_internal(q, ServerConn::After::Release, "server check"); });
+        }
+      }
+    }
+  }
+  run(a, w);
+}
+
+void PoolManager::maintain_global(WorkerBase& w) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!cfg_) return;
+    const auto& st = cfg_->settings;
+    core::Micros now = w.loop().now();
+    for (auto& [k, pp] : pools_) {
+      Pool& p = *pp;
+      if (p.disabled) continue;
+      bool retry_ok =
+          p.last_connect_failed == 0 || now >= p.last_connect_failed + st.server_login_retry;
+      if (!retry_ok) continue;
+      // Keep min_pool_size warm once the pool is in use (or its user is forced).
+      if ((p.forced_user || p.had_clients) && p.servers < p.min_pool_size && can_open(p, false)) {
+        launch(p, a);
+      }
+      launch_for_waiters(p, now, a);
+      if (p.waiters.empty()) continue;
+      int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count;
+      if (need <= 0) continue;
+      // Reserve pool: clients waited long enough.
+      if (p.reserve_size > 0 && now - p.waiters.front()->wait_since >= st.reserve_pool_timeout) {
+        while (need > 0 && !can_open(p, false) && can_open(p, true)) {
+          launch(p, a);
+          a.reserve_logs.push_back(&p);
+          --need;
+        }
+      }
+      // Limited by max_db_connections / max_user_connections: take an idle server of another
+      // pool of the same database or user.
+      if (need > 0 && p.servers < p.pool_size && blocked_by_group(p)) evict_for(p, a);
+    }
+  }
+  run(a, w);
+}
+
+void PoolManager::reconnect_all(WorkerBase& current) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& [k, p] : pools_) {
+      for (auto& list : p->idle) {
+        list.for_each([&](ServerConn& s) { s.close_requested = true; });
+      }
+    }
+  }
+  (void)current;
+}
+
+void PoolManager::run(Actions& a, WorkerBase& current) {
+  for (Pool* p : a.reserve_logs) {
+    core::log(core::LogLevel::Log, "{}/{}: taking connection from reserve_pool", p->db_name,
+              p->user_name);
+  }
+  for (auto& [p, target] : a.launches) {
+    auto* s = new ServerConn(*p, current);
+    s->start(std::move(target));
+  }
+  for (auto& [s, w] : a.assign) {
+    if (w->home == &current) {
+      w->on_assignment();
+    } else {
+      ServerConn* sp = s;
+      Waiter* wp = w;
+      sp->state = ServerState::Handoff;
+      sp->detach_from_worker();
+      wp->home->loop().post([sp, wp] {
+        sp->attach_to_worker(*wp->home);
+        sp->state = ServerState::Active;
+        wp->on_assignment();
+      });
+    }
+  }
+  for (auto& [w, p] : a.kicks) {
+    Pool* pp = p;
+    WorkerBase* wb = w;
+    wb->loop().post([this, pp, wb] {
+      Actions b;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        serve(*pp, *wb, b);
+      }
+      run(b, *wb);
+    });
+  }
+  for (auto& [s, why] : a.closes) {
+    ServerConn* sp = s;
+    const char* reason = why;
+    if (sp->worker == &current) {
+      sp->close(reason);
+    } else {
+      sp->worker->loop().post([sp, reason] { sp->close(reason); });
+    }
+  }
+}
+
+std::vector<PoolManager::PoolStats> PoolManager::pool_stats(core::Micros now) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<PoolStats> out;
+  for (auto& [k, p] : pools_) {
+    PoolStats s;
+    s.database = p->db_name;
+    s.user = p->user_name;
+    s.pool_mode = std::string(config::to_string(p->mode));
+    s.cl_active = p->clients - static_cast<int>(p->waiters.size());
+    s.cl_waiting = static_cast<int>(p->waiters.size());
+    s.sv_active = p->active;
+    s.sv_idle = p->idle_count;
+    s.sv_login = p->connecting;
+    s.servers = p->servers;
+    s.pool_size = p->pool_size;
+    s.reserve_size = p->reserve_size;
+    s.min_pool_size = p->min_pool_size;
+    if (Waiter* w = p->waiters.front()) s.maxwait = now - w->wait_since;
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const PoolStats& a, const PoolStats& b) {
+    return std::tie(a.database, a.user) < std::tie(b.database, b.user);
+  });
+  return out;
+}
+
+std::vector<PoolManager::GroupStats> PoolManager::database_stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<GroupStats> out;
+  for (auto& [k, d] : dbs_) out.push_back({d->name, d->servers, d->max_servers, d->clients, d->max_clients});
+  return out;
+}
+
+std::vector<PoolManager::GroupStats> PoolManager::user_stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<GroupStats> out;
+  for (auto& [k, u] : users_) out.push_back({u->name, u->servers, u->max_servers, u->clients, u->max_clients});
+  return out;
+}
+
+int PoolManager::total_servers() {
+  std::lock_guard<std::mutex> g(mu_);
+  int n = 0;
+  for (auto& [k, p] : pools_) n += p->servers;
+  return n;
+}
+
+int PoolManager::total_waiting() {
+  std::lock_guard<std::mutex> g(mu_);
+  int n = 0;
+  for (auto& [k, p] : pools_) n += static_cast<int>(p->waiters.size());
+  return n;
+}
+
+}  // namespace sluice::pool

@@ -1,0 +1,223 @@
+// Pools per (database, user) with one global, exact budget of server connections (I1).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/intrusive_list.h"
+#include "pool/params.h"
+#include "pool/server_conn.h"
+#include "pool/worker_base.h"
+
+namespace sluice::pool {
+
+struct WaitTag;
+class PoolManager;
+
+// A client waiting for a server connection. All fields are guarded by the manager's lock.
+class Waiter : public core::ListHook<WaitTag> {
+ public:
+  // The manager picked `assigned` for this waiter; deliver it on the waiter's own thread
+  // (Client defers to its loop). Called with no lock held, on the waiter's worker thread.
+  virtual void on_assignment() = 0;
+  // A login waiter's pool could not log in to its server: `error_body` is the server's
+  // ErrorResponse body (or empty). Called on the waiter's worker thread.
+  virtual void on_login_failed(std::string error_body) = 0;
+
+  WorkerBase* home = nullptr;
+  core::Micros wait_since = 0;
+  ServerConn* assigned = nullptr;
+  bool queued = false;
+  bool login = false;             // needs a server only to learn its parameters
+  bool delivery_pending = false;  // popped: an assignment or a login failure is on its way
+
+ protected:
+  ~Waiter() = default;
+};
+
+// Limits shared by all pools of one database or one server user.
+struct LimitGroup {
+  std::string name;
+  int servers = 0;         // server connections of all its pools
+  int max_servers = 0;     // 0 = unlimited
+  int clients = 0;         // logged-in clients
+  int max_clients = 0;     // 0 = unlimited
+};
+
+// Where and how a pool's server connections log in; rebuilt on reload, shared by the
+// connections started from it.
+struct ConnectTarget {
+  std::vector<std::string> hosts;  // empty: unix socket in unix_dir
+  int port = 5432;
+  std::string unix_dir;
+  bool load_balance = true;
+  std::string dbname;
+  std::string user;
+  std::optional<std::string> password;  // plaintext, md5 hash or SCRAM secret
+  std::vector<std::pair<std::string, std::string>> startup_params;
+  std::string connect_query;
+  core::Micros lifetime = 0;
+  core::Micros connect_timeout = 0;
+  int tcp_keepalive = 1, tcp_keepcnt = 0, tcp_keepidle = 0, tcp_keepintvl = 0;
+  int tcp_user_timeout = 0, tcp_socket_buffer = 0;
+};
+
+class Pool {
+ public:
+  Pool(std::string db, std::string user, int workers);
+
+  // Identity: the database name clients use and the user the server connections log in as.
+  const std::string db_name;
+  const std::string user_name;
+
+  // Effective settings, refreshed from the config on reload (under the manager lock).
+  config::DatabaseConfig dbcfg;
+  std::optional<std::string> password;  // for server login: db entry or auth file
+  config::PoolMode mode = config::PoolMode::Session;
+  int pool_size = 0;
+  int min_pool_size = 0;
+  int reserve_size = 0;
+  core::Micros server_lifetime = 0;
+  bool forced_user = false;
+  bool disabled = false;  // removed from the config: no new clients, drain
+
+  LimitGroup* db = nullptr;
+  LimitGroup* user = nullptr;
+  std::shared_ptr<const ConnectTarget> target;
+  std::atomic<unsigned> next_host{0};
+
+  // Server connections, by state (manager lock).
+  int servers = 0;     // every state that holds a Postgres backend or a connect attempt
+  int connecting = 0;  // Connecting + Login
+  int active = 0;
+  int idle_count = 0;
+  std::vector<core::IntrusiveList<ServerConn, IdleTag>> idle;  // per worker
+  core::IntrusiveList<Waiter, WaitTag> waiters;                 // FIFO over all workers
+  int clients = 0;
+  bool had_clients = false;
+
+  // What clients are told at login: the first server's ParameterStatus messages.
+  bool welcome_ready = false;
+  std::vector<std::pair<std::string, std::string>> welcome;
+  ParamValues welcome_values;
+
+  // Connect failures hold new attempts back for server_login_retry.
+  core::Micros last_connect_failed = 0;
+  std::string last_login_error;  // ErrorResponse body of the last login failure
+
+  // Monotonic counters for SHOW/metrics (manager lock).
+  std::uint64_t total_connects = 0;
+  std::uint64_t total_waits = 0;
+  core::Micros total_wait_time = 0;
+  core::Micros max_wait_start = 0;
+};
+
+// All pools and limit groups of the process, behind one mutex. Every change of a server
+// connection's state that affects accounting goes through here, on the owning worker's thread.
+class PoolManager {
+ public:
+  explicit PoolManager(std::vector<WorkerBase*> workers);
+  PoolManager(const PoolManager&) = delete;
+  PoolManager& operator=(const PoolManager&) = delete;
+
+  // Installs a config (start and reload): refreshes every pool's settings and creates pools of
+  // databases with a forced user (they keep min_pool_size warm from the start). Any thread;
+  // new connections it makes possible are opened by the next global maintenance.
+  void apply_config(const config::ConfigPtr& cfg);
+
+  // The pool for a client: (database entry, server user). Creates it on first use.
+  Pool* get_pool(const config::DatabaseConfig& db, std::string_view db_name,
+                 std::string_view server_user, WorkerBase& current);
+
+  // Client counters for the max_*_client_connections limits. `try_add_client` is atomic
+  // with its checks; it returns an empty string or the name of the limit hit.
+  [[nodiscard]] std::string try_add_client(std::string_view db_name, int db_max,
+                                           std::string_view user_name, int user_max);
+  void remove_client(std::string_view db_name, std::string_view user_name);
+  void pool_client_added(Pool& p);
+  // Copies what clients of `p` are told at login; false until a server has logged in.
+  [[nodiscard]] bool welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params,
+                             ParamValues& values);
+  void pool_client_removed(Pool& p);
+
+  // Checkout: returns an idle server of this worker right away (state Active), or queues the
+  // waiter (nullptr) and arranges for a server to come.
+  ServerConn* checkout(Pool& p, Waiter& w, WorkerBase& current);
+  // Removes a queued waiter. False if a server is already assigned to it (it will arrive
+  // through on_assignment; the waiter must then release it).
+  bool cancel_wait(Pool& p, Waiter& w);
+
+  // A clean server (ReadyForQuery 'I', nothing owed) goes to the next waiter or idle.
+  void release(ServerConn& s, WorkerBase& current);
+  // A server finished login (and connect_query): same as release, and learns the welcome.
+  void server_ready(ServerConn& s, WorkerBase& current,
+                    std::vector<std::pair<std::string, std::string>> params);
+  // A server connection is gone (closed after any state); frees its slot.
+  void server_closed(ServerConn& s, WorkerBase& current);
+  // Connect or login failed: `login_error` carries the server's ErrorResponse body when it
+  // refused the login (login waiters get it); network failures only delay the next attempt.
+  void connect_failed(Pool& p, bool login_error, std::string error_body);
+
+  // Periodic work on every worker: idle/lifetime/check of this worker's idle servers.
+  void maintain_worker(WorkerBase& w);
+  // Periodic work on one worker: min_pool_size, reserve pool, retries, evictions.
+  void maintain_global(WorkerBase& w);
+
+  // Marks every server of a pool (or all pools) to be closed when released; closes idle ones.
+  void reconnect_all(WorkerBase& current);
+
+  // Snapshot helpers for the console (copies taken under the lock).
+  struct PoolStats {
+    std::string database, user, pool_mode;
+    int cl_active = 0, cl_waiting = 0, sv_active = 0, sv_idle = 0, sv_used = 0, sv_login = 0;
+    int servers = 0, pool_size = 0, reserve_size = 0, min_pool_size = 0;
+    core::Micros maxwait = 0;
+  };
+  [[nodiscard]] std::vector<PoolStats> pool_stats(core::Micros now);
+  struct GroupStats {
+    std::string name;
+    int servers, max_servers, clients, max_clients;
+  };
+  [[nodiscard]] std::vector<GroupStats> database_stats();
+  [[nodiscard]] std::vector<GroupStats> user_stats();
+  [[nodiscard]] int total_servers();
+  [[nodiscard]] int total_waiting();
+
+  [[nodiscard]] int worker_count() const { return static_cast<int>(workers_.size()); }
+
+ private:
+  struct Actions;
+  void run(Actions& a, WorkerBase& current);
+  void refresh_pool(Pool& p, const config::Config& cfg);
+  LimitGroup& db_group(std::string_view name);
+  LimitGroup& user_group(std::string_view name);
+  [[nodiscard]] bool can_open(const Pool& p, bool reserve) const;
+  [[nodiscard]] bool blocked_by_group(const Pool& p) const;
+  void launch(Pool& p, Actions& a);
+  void launch_for_waiters(Pool& p, core::Micros now, Actions& a);
+  void give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a);
+  void make_available(ServerConn& s, WorkerBase& current, Actions& a);
+  void kick_others(Pool& p, WorkerBase& current, Actions& a);
+  void serve_from_idle(Pool& p, WorkerBase& current, Actions& a);
+  void serve(Pool& p, WorkerBase& on, Actions& a);
+  bool evict_for(Pool& p, Actions& a);
+
+  std::mutex mu_;
+  std::vector<WorkerBase*> workers_;
+  config::ConfigPtr cfg_;
+  std::unordered_map<std::string, std::unique_ptr<Pool>> pools_;  // db_name + '\0' + user
+  std::unordered_map<std::string, std::unique_ptr<LimitGroup>> dbs_;
+  std::unordered_map<std::string, std::unique_ptr<LimitGroup>> users_;
+};
+
+}  // namespace sluice::pool

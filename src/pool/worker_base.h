@@ -1,0 +1,43 @@
+// What the pool layer needs of a worker thread: its loop, buffers, config view and servers.
+#pragma once
+
+#include <cstdint>
+
+#include "config/config.h"
+#include "core/buffer.h"
+#include "core/intrusive_list.h"
+#include "net/loop.h"
+
+namespace sluice::pool {
+
+class ServerConn;
+class PoolManager;
+struct WorkerServersTag;
+
+class WorkerBase {
+ public:
+  WorkerBase(int id, std::uint32_t block_size) : id_(id), buffers_(block_size) {}
+  virtual ~WorkerBase() = default;
+  WorkerBase(const WorkerBase&) = delete;
+  WorkerBase& operator=(const WorkerBase&) = delete;
+
+  [[nodiscard]] int id() const { return id_; }
+  [[nodiscard]] net::EventLoop& loop() { return loop_; }
+  [[nodiscard]] core::BufferPool& buffers() { return buffers_; }
+  [[nodiscard]] const config::Config& cfg() const { return *cfg_; }
+  [[nodiscard]] const config::ConfigPtr& cfg_ptr() const { return cfg_; }
+  void set_cfg(config::ConfigPtr c) { cfg_ = std::move(c); }
+
+  PoolManager* pools = nullptr;  // the process-wide pool manager
+
+  // Every server connection this worker's loop drives, whatever its state.
+  core::IntrusiveList<ServerConn, WorkerServersTag> servers;
+
+ private:
+  int id_;
+  net::EventLoop loop_;
+  core::BufferPool buffers_;
+  config::ConfigPtr cfg_;
+};
+
+}  // namespace sluice::pool

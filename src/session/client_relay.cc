@@ -1,0 +1,496 @@
+// The query loop: client and server frames relayed as original bytes, tracked, released on time.
+#include <algorithm>
+
+#include "core/log.h"
+#include "proto/backend.h"
+#include "proto/codes.h"
+#include "proto/frame.h"
+#include "proto/writer.h"
+#include "session/client.h"
+
+namespace sluice::session {
+namespace {
+// Server messages are streamed, so this only rejects nonsense lengths.
+constexpr std::uint32_t kMaxServerFrame = 0x7fffffffu;
+// Server messages sluice reads whole (ReadyForQuery, ParameterStatus, during parameter sync).
+constexpr std::uint32_t kMaxInspectedFrame = 1u << 20;
+}  // namespace
+
+bool Client::flush_to_client() {
+  int err = 0;
+  if (io.out.flush(io.fd, err) == net::Outbox::Flush::Error) {
+    close("client unexpected eof");
+    return false;
+  }
+  return true;
+}
+
+bool Client::flush_to_server() {
+  int err = 0;
+  if (server->io.out.flush(server->io.fd, err) == net::Outbox::Flush::Error) {
+    server_failed("server conn crashed?");
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- client -> server
+
+void Client::relay_client() {
+  for (;;) {
+    if (state == ClientState::Closed) return;
+    if (server != nullptr && !server->io.out.empty()) return;  // resumes on server EPOLLOUT
+    Step st = scan_client_frames();
+    if (state == ClientState::Closed) return;
+    if (server != nullptr && !server->io.out.empty()) {
+      if (!flush_to_server()) return;
+      if (!server->io.out.empty()) return;
+    }
+    if (!io.out.empty() && !flush_to_client()) return;
+    io.consume_scanned();
+    if (st == Step::Blocked) continue;  // the segment table was full and has been flushed
+    if (st != Step::NeedInput) return;
+    if (!io.readable) {
+      worker.buffers().release_if_empty(io.in);
+      return;
+    }
+    if (io.in.allocated() && io.in.free_tail() == 0) io.compact();
+    auto r = io.read(worker.buffers());
+    if (r.kind == net::IoResult::Kind::Eof) {
+      close("client unexpected eof");
+      return;
+    }
+    if (r.kind == net::IoResult::Kind::Error) {
+      close("client unexpected eof");
+      return;
+    }
+    if (r.kind == net::IoResult::Kind::Data) {
+      if (r.n == 0) {  // buffer full of one message we must see whole
+        close("message too large", proto::sqlstate::kProgramLimitExceeded,
+              "message exceeds the buffer");
+        return;
+      }
+      last_activity = worker.loop().now();
+    }
+  }
+}
+
+bool Client::handle_unlinked_message(char type, std::uint32_t wire) {
+  switch (type) {
+    case proto::fe::kTerminate:
+      close("client close request");
+      return true;
+    case proto::fe::kCopyData:
+    case proto::fe::kCopyDone:
+    case proto::fe::kCopyFail:
+    case proto::fe::kFlush: {
+      // After a COPY failed the server drops these; with no server there is nothing to flush.
+      std::uint32_t n = std::min(wire, io.unscanned());
+      io.scan += n;
+      client_skip_left_ = wire - n;
+      return true;
+    }
+    case proto::fe::kSync:
+      if (io.unscanned() < wire) return true;  // wait for the whole (tiny) message
+      io.scan += wire;
+      send_ready('I');
+      return true;
+    default: return false;
+  }
+}
+
+Client::Step Client::scan_client_frames() {
+  for (;;) {
+    if (client_skip_left_ > 0) {
+      std::uint32_t n = std::min(client_skip_left_, io.unscanned());
+      if (n == 0) return Step::NeedInput;
+      io.scan += n;
+      client_skip_left_ -= n;
+      continue;
+    }
+    if (client_fwd_left_ > 0) {
+      std::uint32_t n = std::min(client_fwd_left_, io.unscanned());
+      if (n == 0) return Step::NeedInput;
+      if (!server->io.out.add_forward(io.scan_ptr(), n)) return Step::Blocked;
+      io.scan += n;
+      client_fwd_left_ -= n;
+      continue;
+    }
+    if (io.unscanned() == 0) return Step::NeedInput;
+    proto::Header h;
+    auto hs = proto::decode_header(io.scan_ptr(), io.unscanned(), max_packet_, h);
+    if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
+    if (hs == proto::HeaderStatus::LengthTooSmall) {
+      close("invalid message length", proto::sqlstate::kProtocolViolation,
+            "invalid message length");
+      return Step::Stop;
+    }
+    if (hs == proto::HeaderStatus::LengthTooLarge) {
+      close("max_packet_size exceeded", proto::sqlstate::kProtocolViolation,
+            "message exceeds max_packet_size");
+      return Step::Stop;
+    }
+    auto wire = static_cast<std::uint32_t>(h.wire_size());
+    if (admin) {
+      if (h.type == proto::fe::kTerminate) {
+        close("client close request");
+        return Step::Stop;
+      }
+      if (h.type != proto::fe::kQuery) {
+        close("unsupported message in admin console", proto::sqlstate::kFeatureNotSupported,
+              "the admin console supports only simple queries");
+        return Step::Stop;
+      }
+      if (io.unscanned() < wire) {
+        if (wire > kMaxInspectedFrame) {
+          close("admin query too long", proto::sqlstate::kProgramLimitExceeded, "query too long");
+          return Step::Stop;
+        }
+        if (wire > io.in.cap) (void)worker.buffers().reserve(io.in, wire);
+        return Step::NeedInput;
+      }
+      std::string_view body(io.scan_ptr() + proto::kHeaderLen, h.body_size());
+      io.scan += wire;
+      if (!body.empty() && body.back() == '\0') body.remove_suffix(1);
+      handle_admin_query(body);
+      if (state == ClientState::Closed) return Step::Stop;
+      continue;
+    }
+    if (server == nullptr) {
+      if (state == ClientState::Waiting || pending_assignment_) return Step::Stop;
+      if (handle_unlinked_message(h.type, wire)) {
+        if (state == ClientState::Closed) return Step::Stop;
+        continue;
+      }
+      request_server(false);
+      if (server == nullptr || sync_rfq_ > 0) return Step::Stop;  // resumes on assignment/sync
+      continue;
+    }
+    if (sync_rfq_ > 0) return Step::Stop;  // parameter sync in flight
+    if (h.type == proto::fe::kTerminate) {
+      close("client close request");
+      return Step::Stop;
+    }
+    std::uint32_t avail = std::min(wire, io.unscanned());
+    if (!server->io.out.add_forward(io.scan_ptr(), avail)) return Step::Blocked;
+    bool was_idle = server->requests.idle();
+    if (!server->requests.on_frontend(h.type)) {
+      close("too many pipelined requests", proto::sqlstate::kProgramLimitExceeded,
+            "too many pipelined requests");
+      return Step::Stop;
+    }
+    if (was_idle && request_start == 0) request_start = worker.loop().now();
+    io.scan += avail;
+    client_fwd_left_ = wire - avail;
+  }
+}
+
+void Client::request_server(bool login_wait) {
+  login = login_wait;
+  state = login_wait ? ClientState::LoginWait : ClientState::Waiting;
+  pool::ServerConn* s = worker.pools->checkout(*pool, *this, worker);
+  if (s != nullptr) link(*s, false);
+}
+
+void Client::on_assignment() {
+  pending_assignment_ = true;
+  worker.loop().defer(*this);
+}
+
+void Client::on_deferred() {
+  if (pending_assignment_) {
+    pending_assignment_ = false;
+    pool::ServerConn* s = assigned;
+    assigned = nullptr;
+    delivery_pending = false;
+    if (zombie_ || state == ClientState::Closed) {
+      s->user = nullptr;
+      worker.pools->release(*s, worker);
+      if (zombie_) {
+        zombie_ = false;
+        worker.loop().retire(this);
+      }
+      return;
+    }
+    link(*s, true);
+    return;
+  }
+  if (state == ClientState::Closed) return;
+  relay_client();
+}
+
+// `resume`: continue with the client's input here (not when called from inside the scan).
+void Client::link(pool::ServerConn& s, bool resume) {
+  server = &s;
+  s.user = this;
+  bool was_login = state == ClientState::LoginWait;
+  state = ClientState::Active;
+  server_fwd_left_ = 0;
+  if (was_login) {
+    finish_login();
+    if (state == ClientState::Closed) return;
+  }
+  // Bring the server's tracked parameters to what this client wants: one round trip, only
+  // when they differ (a client that never changed anything costs nothing).
+  std::string sql = pool::param_sync_sql(params_, s.params);
+  if (!sql.empty()) {
+    std::size_t mark = s.io.out.synth_mark();
+    proto::write_query(s.io.out.synth(), sql);
+    (void)s.io.out.commit_synth(mark);
+    sync_rfq_ = 1;
+    sync_error_.clear();
+    if (!flush_to_server()) return;
+  }
+  if (s.io.readable || s.io.unscanned() > 0) relay_server();
+  if (state == ClientState::Closed || server == nullptr) return;
+  if (sync_rfq_ == 0) {
+    if (was_login) maybe_release();
+    if (resume) relay_client();
+  }
+}
+
+// ---------------------------------------------------------------- server -> client
+
+void Client::on_server_io(std::uint32_t events) {
+  if (state == ClientState::Closed || server == nullptr) return;
+  if ((events & EPOLLOUT) && !server->io.out.empty()) {
+    if (!flush_to_server()) return;
+    if (server->io.out.empty()) {
+      io.consume_scanned();
+      relay_client();
+      if (state == ClientState::Closed || server == nullptr) return;
+    }
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) server->io.readable = true;
+  relay_server();
+}
+
+void Client::relay_server() {
+  for (;;) {
+    if (state == ClientState::Closed || server == nullptr) return;
+    if (!io.out.empty()) return;  // resumes when the client drains (on_io EPOLLOUT)
+    Step st = scan_server_frames();
+    if (state == ClientState::Closed || server == nullptr) return;
+    if (!io.out.empty()) {
+      if (!flush_to_client()) return;
+      if (!io.out.empty()) return;
+    }
+    server->io.consume_scanned();
+    maybe_release();
+    if (server == nullptr || state == ClientState::Closed) return;
+    if (st == Step::Blocked) continue;
+    if (sync_rfq_ == 0 && st == Step::Waiting) {
+      // Parameter sync finished: the client's request may go now.
+      relay_client();
+      if (server == nullptr || state == ClientState::Closed) return;
+      continue;
+    }
+    if (st == Step::Stop) return;
+    if (!server->io.readable) {
+      worker.buffers().release_if_empty(server->io.in);
+      return;
+    }
+    if (server->io.in.allocated() && server->io.in.free_tail() == 0) server->io.compact();
+    auto r = server->io.read(worker.buffers());
+    if (r.kind == net::IoResult::Kind::Eof || r.kind == net::IoResult::Kind::Error) {
+      server_failed("server conn crashed?");
+      return;
+    }
+    if (r.kind == net::IoResult::Kind::Data && r.n == 0) {
+      server_failed("server message too large");
+      return;
+    }
+  }
+}
+
+Client::Step Client::scan_server_frames() {
+  pool::ServerConn& s = *server;
+  auto& reg = pool::ParamRegistry::instance();
+  for (;;) {
+    if (server_fwd_left_ > 0) {
+      std::uint32_t n = std::min(server_fwd_left_, s.io.unscanned());
+      if (n == 0) return Step::NeedInput;
+      if (!io.out.add_forward(s.io.scan_ptr(), n)) return Step::Blocked;
+      s.io.scan += n;
+      server_fwd_left_ -= n;
+      continue;
+    }
+    if (s.io.unscanned() == 0) return Step::NeedInput;
+    proto::Header h;
+    auto hs = proto::decode_header(s.io.scan_ptr(), s.io.unscanned(), kMaxServerFrame, h);
+    if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
+    if (hs != proto::HeaderStatus::Ok) {
+      server_failed("bad packet header from server");
+      return Step::Stop;
+    }
+    auto wire = static_cast<std::uint32_t>(h.wire_size());
+    bool whole = sync_rfq_ > 0 || h.type == proto::be::kReadyForQuery ||
+                 h.type == proto::be::kParameterStatus;
+    if (whole && s.io.unscanned() < wire) {
+      if (wire > kMaxInspectedFrame) {
+        server_failed("server message too large");
+        return Step::Stop;
+      }
+      if (wire > s.io.in.cap && !worker.buffers().reserve(s.io.in, wire)) {
+        server_failed("out of memory");
+        return Step::Stop;
+      }
+      return Step::NeedInput;
+    }
+    std::string_view body;
+    if (whole) body = std::string_view(s.io.scan_ptr() + proto::kHeaderLen, h.body_size());
+
+    if (h.type == proto::be::kParameterStatus) {
+      if (auto ps = proto::ParameterStatusView::decode(body)) {
+        int slot = reg.slot(ps->name);
+        if (slot >= 0) {
+          std::uint32_t v = pool::ValueTable::instance().intern(ps->value);
+          s.params.v[static_cast<std::size_t>(slot)] = v;
+          params_.v[static_cast<std::size_t>(slot)] = v;
+        }
+        if (ps->name == "application_name") application_name = std::string(ps->value);
+      }
+    }
+    if (sync_rfq_ > 0) {  // our own SET: swallow its results
+      if (h.type == proto::be::kErrorResponse) sync_error_ = std::string(body);
+      s.io.scan += wire;
+      if (h.type == proto::be::kReadyForQuery && --sync_rfq_ == 0) {
+        if (!sync_error_.empty()) {
+          auto e = proto::ErrorView::decode(sync_error_);
+          std::string msg = e ? std::string(e->message) : "invalid server parameter";
+          core::log(core::LogLevel::Warning, "{} varcache_apply failed: {}", log_prefix(), msg);
+          server_failed("invalid server parameter");
+          return Step::Stop;
+        }
+        return Step::Waiting;
+      }
+      continue;
+    }
+    switch (h.type) {
+      case proto::be::kReadyForQuery: {
+        char status = body.empty() ? 'I' : body[0];
+        s.requests.on_ready_for_query(status);
+        if (s.requests.idle()) {
+          if (pool->mode == config::PoolMode::Statement && status != 'I') {
+            // A transaction block in statement mode: refuse it, roll back, keep the server.
+            s.io.scan += wire;
+            send_error(proto::sqlstate::kFeatureNotSupported,
+                       "transaction blocks not allowed in statement pooling mode", false);
+            send_ready('I');
+            after_request_done('I');
+            pool::ServerConn* srv = server;
+            server = nullptr;
+            state = ClientState::Idle;
+            io.out.materialize();
+            srv->io.consume_scanned();
+            srv->run_internal("ROLLBACK", pool::ServerConn::After::Release, "rollback");
+            return Step::Stop;
+          }
+          after_request_done(status);
+        }
+        break;
+      }
+      case proto::be::kErrorResponse: s.requests.on_error_response(); break;
+      case proto::be::kCommandComplete: s.requests.on_command_complete(); break;
+      case proto::be::kCopyInResponse:
+      case proto::be::kCopyBothResponse: s.requests.on_copy_in_response(); break;
+      default: break;
+    }
+    std::uint32_t avail = std::min(wire, s.io.unscanned());
+    if (!io.out.add_forward(s.io.scan_ptr(), avail)) return Step::Blocked;
+    s.io.scan += avail;
+    server_fwd_left_ = wire - avail;
+  }
+}
+
+void Client::after_request_done(char status) {
+  request_start = 0;
+  if (status == 'I') {
+    xact_start = 0;
+  } else if (xact_start == 0) {
+    xact_start = worker.loop().now();
+  }
+}
+
+void Client::maybe_release() {
+  pool::ServerConn* s = server;
+  if (s == nullptr || sync_rfq_ > 0 || !s->requests.idle() || s->requests.tx_status() != 'I') {
+    return;
+  }
+  if (pool->mode == config::PoolMode::Session && !closing_) return;
+  if (server_fwd_left_ > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
+  if (!io.out.empty()) io.out.materialize();  // keep the bytes, free the server's buffer
+  release_server();
+}
+
+void Client::release_server() {
+  pool::ServerConn* s = server;
+  server = nullptr;
+  s->user = nullptr;
+  request_start = 0;
+  xact_start = 0;
+  if (state == ClientState::Active) state = ClientState::Idle;
+  s->requests.reset();
+  s->io.consume_scanned();
+  worker.buffers().release_if_empty(s->io.in);
+  const auto& st = worker.cfg().settings;
+  if (s->cancels_in_flight > 0) {
+    s->release_after_cancels = true;  // a cancel aimed at this backend must not hit the next user
+  } else if (st.server_reset_query_always && !st.server_reset_query.empty()) {
+    s->run_internal(st.server_reset_query, pool::ServerConn::After::Release, "server reset");
+  } else {
+    worker.pools->release(*s, worker);
+  }
+  if (state != ClientState::Closed && io.unscanned() > 0) worker.loop().defer(*this);
+}
+
+// The client is going away while linked: give the server back clean, or close it.
+void Client::detach_server_on_close() {
+  pool::ServerConn* s = server;
+  server = nullptr;
+  s->user = nullptr;
+  io.out.clear();
+  const auto& st = worker.cfg().settings;
+  bool quiet = sync_rfq_ == 0 && s->requests.idle() && server_fwd_left_ == 0 &&
+               s->io.unscanned() == 0 && s->io.out.empty();
+  if (!quiet) {
+    s->close("client disconnect while server was not ready");
+    return;
+  }
+  s->io.consume_scanned();
+  worker.buffers().release_if_empty(s->io.in);
+  std::vector<std::string> sqls;
+  if (s->requests.tx_status() != 'I') sqls.emplace_back("ROLLBACK");
+  bool reset = pool->mode == config::PoolMode::Session || st.server_reset_query_always;
+  if (reset && !st.server_reset_query.empty()) sqls.push_back(st.server_reset_query);
+  s->requests.reset();
+  if (s->cancels_in_flight > 0) {
+    s->close("client gone with a cancel in flight");
+  } else if (sqls.empty()) {
+    worker.pools->release(*s, worker);
+  } else {
+    s->run_internal(sqls, pool::ServerConn::After::Release, "server reset");
+  }
+}
+
+void Client::server_failed(std::string_view reason) {
+  pool::ServerConn* s = server;
+  server = nullptr;
+  if (s != nullptr) {
+    s->user = nullptr;
+    io.out.materialize();
+    s->close(reason, false);
+  }
+  close(reason, proto::sqlstate::kConnectionFailure, reason);
+}
+
+void Client::handle_admin_query(std::string_view sql) {
+  last_activity = worker.loop().now();
+  std::size_t mark = io.out.synth_mark();
+  worker.shared().admin->handle_query(*this, sql, io.out.synth());
+  (void)io.out.commit_synth(mark);
+  if (state == ClientState::Closed) return;
+  send_ready('I');
+}
+
+}  // namespace sluice::session

@@ -1,0 +1,93 @@
+// A worker as the session layer sees it: its clients, cancel keys and process-wide shared state.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <mutex>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/intrusive_list.h"
+#include "pool/pool.h"
+#include "pool/worker_base.h"
+
+namespace sluice::session {
+
+class Client;
+class SessionWorker;
+struct ClientListTag;
+
+// Answers queries sent to the admin console database (implemented in admin/).
+class AdminHandler {
+ public:
+  virtual ~AdminHandler() = default;
+  // Appends the response messages for one simple Query string (without ReadyForQuery).
+  virtual void handle_query(Client& c, std::string_view sql, std::string& out) = 0;
+  // The version string for SHOW VERSION, ParameterStatus server_version and --version.
+  [[nodiscard]] virtual std::string version() const = 0;
+};
+
+// State shared by all workers (set up once by the app; counters are atomic).
+struct Shared {
+  std::vector<SessionWorker*> workers;
+  pool::PoolManager* pools = nullptr;
+  AdminHandler* admin = nullptr;
+  std::atomic<int> clients{0};          // every accepted client socket
+  std::atomic<bool> draining{false};     // SIGTERM: no new clients, close idle ones
+  std::atomic<bool> accepting{true};
+  uid_t uid = 0;                         // ours, for admin login by peer credentials
+  std::string scram_mock_key;            // per-process secret for unknown-user SCRAM
+
+  // The current configuration; workers pick it up when the version moves.
+  void publish_config(config::ConfigPtr cfg);
+  [[nodiscard]] config::ConfigPtr current_config(std::uint64_t& version);
+  std::atomic<std::uint64_t> cfg_version{0};
+
+ private:
+  std::mutex cfg_mu_;
+  config::ConfigPtr cfg_;
+};
+
+class SessionWorker : public pool::WorkerBase {
+ public:
+  SessionWorker(int id, std::uint32_t block_size, Shared& shared);
+  ~SessionWorker() override;
+
+  [[nodiscard]] Shared& shared() { return shared_; }
+
+  // Picks up a newer configuration if one was published.
+  void sync_config();
+
+  // Takes ownership of an accepted socket.
+  void adopt_client(int fd, bool unix_socket);
+
+  // Called every tick (100 ms): client timeouts; every few ticks: server maintenance.
+  void tick();
+
+  // Cancel keys of this worker's clients (the owning worker is encoded in the key).
+  void register_cancel_key(std::uint64_t key, Client& c);
+  void unregister_cancel_key(std::uint64_t key);
+  [[nodiscard]] Client* find_cancel_key(std::uint64_t key) const;
+
+  // Graceful shutdown: close clients that are not inside a transaction.
+  void drain_idle_clients();
+  // Immediate shutdown: close everything.
+  void close_all(std::string_view reason);
+
+  [[nodiscard]] int client_count() const { return static_cast<int>(clients.size()); }
+
+  core::IntrusiveList<Client, ClientListTag> clients;
+  std::vector<class CancelConn*> cancels;  // outgoing cancel requests in flight
+  std::uint64_t cfg_version = 0;
+
+ private:
+  Shared& shared_;
+  std::unordered_map<std::uint64_t, Client*> cancel_keys_;
+  std::uint64_t ticks_ = 0;
+};
+
+}  // namespace sluice::session

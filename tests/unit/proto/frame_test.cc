@@ -1,0 +1,135 @@
+// Tests for frame.h: header decode at every split point and length caps before any body.
+#include "proto/frame.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace sluice::proto {
+namespace {
+
+std::string frame(char type, const std::string& body) {
+  std::string out(1, type);
+  char len[4];
+  write_be32(len, static_cast<std::uint32_t>(body.size() + 4));
+  out.append(len, 4);
+  out += body;
+  return out;
+}
+
+enum class Step { NeedMore, Complete, Bad };
+
+// What a reader loop does with the first n bytes: header, then wait for the whole frame.
+Step step(const std::string& buf, std::size_t n, std::uint32_t max_len, Header& h) {
+  switch (decode_header(buf.data(), n, max_len, h)) {
+    case HeaderStatus::NeedMore:
+      return Step::NeedMore;
+    case HeaderStatus::Ok:
+      return n >= h.wire_size() ? Step::Complete : Step::NeedMore;
+    default:
+      return Step::Bad;
+  }
+}
+
+TEST(Frame, BigEndianHelpers) {
+  char b[4];
+  write_be32(b, 0x01020304);
+  EXPECT_EQ(std::string(b, 4), std::string("\x01\x02\x03\x04", 4));
+  EXPECT_EQ(read_be32(b), 0x01020304u);
+  write_be32(b, 0xfffffffe);
+  EXPECT_EQ(read_be32(b), 0xfffffffeu);
+  write_be16(b, 0xbeef);
+  EXPECT_EQ(read_be16(b), 0xbeef);
+  EXPECT_EQ(static_cast<unsigned char>(b[0]), 0xbe);
+}
+
+TEST(Frame, EverySplitPointNeedsMoreUntilComplete) {
+  const std::string f = frame('Q', std::string("select 1", 9));
+  for (std::size_t n = 0; n <= f.size(); ++n) {
+    Header h;
+    const Step s = step(f, n, 1 << 20, h);
+    if (n < f.size()) {
+      EXPECT_EQ(s, Step::NeedMore) << n;
+    } else {
+      EXPECT_EQ(s, Step::Complete);
+    }
+    if (n < kHeaderLen) {
+      EXPECT_EQ(decode_header(f.data(), n, 1 << 20, h), HeaderStatus::NeedMore) << n;
+    } else {
+      EXPECT_EQ(h.type, 'Q');
+      EXPECT_EQ(h.len, 13u);
+      EXPECT_EQ(h.body_size(), 9u);
+      EXPECT_EQ(h.wire_size(), f.size());
+    }
+  }
+}
+
+TEST(Frame, EmptyBodyIsCompleteWithHeaderOnly) {
+  const std::string f = frame('S', "");
+  Header h;
+  EXPECT_EQ(step(f, 4, 100, h), Step::NeedMore);
+  EXPECT_EQ(step(f, 5, 100, h), Step::Complete);
+  EXPECT_EQ(h.body_size(), 0u);
+}
+
+TEST(Frame, TwoFramesBackToBack) {
+  const std::string buf = frame('Q', "a") + frame('X', "");
+  Header h;
+  ASSERT_EQ(decode_header(buf.data(), buf.size(), 100, h), HeaderStatus::Ok);
+  EXPECT_EQ(h.type, 'Q');
+  const std::size_t first = h.wire_size();
+  ASSERT_EQ(decode_header(buf.data() + first, buf.size() - first, 100, h), HeaderStatus::Ok);
+  EXPECT_EQ(h.type, 'X');
+  EXPECT_EQ(first + h.wire_size(), buf.size());
+}
+
+TEST(Frame, LengthBelowFourRejectedFromTheHeaderAlone) {
+  for (std::uint32_t len : {0u, 1u, 2u, 3u}) {
+    std::string hdr(1, 'Q');
+    char b[4];
+    write_be32(b, len);
+    hdr.append(b, 4);  // exactly 5 bytes: nothing after the header
+    Header h;
+    EXPECT_EQ(decode_header(hdr.data(), hdr.size(), 1 << 20, h), HeaderStatus::LengthTooSmall)
+        << len;
+  }
+}
+
+TEST(Frame, LengthAboveCapRejectedFromTheHeaderAlone) {
+  const std::uint32_t cap = 1000;
+  for (std::uint32_t len : {cap + 1, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+    std::string hdr(1, 'D');
+    char b[4];
+    write_be32(b, len);
+    hdr.append(b, 4);
+    Header h;
+    EXPECT_EQ(decode_header(hdr.data(), hdr.size(), cap, h), HeaderStatus::LengthTooLarge) << len;
+  }
+  std::string at_cap(1, 'D');
+  char b[4];
+  write_be32(b, cap);
+  at_cap.append(b, 4);
+  Header h;
+  EXPECT_EQ(decode_header(at_cap.data(), at_cap.size(), cap, h), HeaderStatus::Ok);
+  EXPECT_EQ(h.body_size(), cap - 4);
+}
+
+TEST(Frame, HugeLengthWireSizeDoesNotOverflow) {
+  std::string hdr(1, 'd');
+  char b[4];
+  write_be32(b, 0xffffffffu);
+  hdr.append(b, 4);
+  Header h;
+  ASSERT_EQ(decode_header(hdr.data(), hdr.size(), 0xffffffffu, h), HeaderStatus::Ok);
+  EXPECT_EQ(h.wire_size(), std::size_t{0x100000000});
+}
+
+TEST(Frame, HighBitTypeByte) {
+  std::string f = frame('\xff', "x");
+  Header h;
+  ASSERT_EQ(decode_header(f.data(), f.size(), 100, h), HeaderStatus::Ok);
+  EXPECT_EQ(h.type, '\xff');
+}
+
+}  // namespace
+}  // namespace sluice::proto
