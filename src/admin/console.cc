@@ -222,7 +222,26 @@ void Console::show(session::Client& c, std::string_view what, std::string& out) 
     rs.column("max_user_client_connections", T::Int4);
     rs.column("current_client_connections", T::Int4);
     const auto& st = cfg->settings;
-    for (const auto& g : shared_.pools->user_stats()) {
+    // Every user sluice knows of: [users], the auth file, and any seen at run time.
+    auto stats = shared_.pools->user_stats();
+    std::vector<pool::PoolManager::GroupStats> all;
+    auto add = [&](const std::string& n) {
+      for (const auto& x : all) {
+        if (x.name == n) return;
+      }
+      for (const auto& x : stats) {
+        if (x.name == n) {
+          all.push_back(x);
+          return;
+        }
+      }
+      all.push_back({n, 0, 0, 0, 0});
+    };
+    for (const auto& u : cfg->users) add(u.name);
+    for (const auto& e : cfg->auth_entries) add(e.user);
+    for (const auto& x : stats) add(x.name);
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    for (const auto& g : all) {
       const config::UserConfig* u = cfg->find_user(g.name);
       int maxc = u != nullptr && u->max_user_connections > 0 ? u->max_user_connections
                                                              : st.max_user_connections;

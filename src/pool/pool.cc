@@ -15,6 +15,8 @@ struct PoolManager::Actions {
   std::vector<std::pair<ServerConn*, const char*>> closes;  // servers to close, on their worker
   std::vector<std::pair<Waiter*, std::string>> login_failures;
   std::vector<Pool*> reserve_logs;
+  std::vector<ServerConn*> checks;  // idle too long: run server_check_query first
+  std::string check_query;
 };
 
 Pool::Pool(std::string db, std::string user, int workers)
@@ -156,15 +158,27 @@ Pool* PoolManager::get_pool(const config::DatabaseConfig& db, std::string_view d
   return raw;
 }
 
-std::string PoolManager::try_add_client(std::string_view db_name, int db_max,
-                                        std::string_view user_name, int user_max) {
+std::string PoolManager::try_add_client(std::string_view db_name, std::string_view user_name,
+                                        bool exempt) {
   std::lock_guard<std::mutex> g(mu_);
   LimitGroup& d = db_group(db_name);
   LimitGroup& u = user_group(user_name);
-  int dmax = db_max >= 0 ? db_max : d.max_clients;
-  int umax = user_max >= 0 ? user_max : u.max_clients;
-  if (dmax > 0 && d.clients >= dmax) return "max_db_client_connections";
-  if (umax > 0 && u.clients >= umax) return "max_user_client_connections";
+  if (cfg_) {
+    const auto& st = cfg_->settings;
+    const config::DatabaseConfig* dc = cfg_->find_database(db_name);
+    if (dc == nullptr) dc = cfg_->fallback_database();
+    d.max_clients = dc != nullptr && dc->max_db_client_connections > 0
+                        ? dc->max_db_client_connections
+                        : st.max_db_client_connections;
+    const config::UserConfig* uc = cfg_->find_user(user_name);
+    u.max_clients = uc != nullptr && uc->max_user_client_connections > 0
+                        ? uc->max_user_client_connections
+                        : st.max_user_client_connections;
+  }
+  if (!exempt) {
+    if (d.max_clients > 0 && d.clients >= d.max_clients) return "max_db_client_connections";
+    if (u.max_clients > 0 && u.clients >= u.max_clients) return "max_user_client_connections";
+  }
   ++d.clients;
   ++u.clients;
   return {};
@@ -432,47 +446,39 @@ void PoolManager::maintain_worker(WorkerBase& w) {
     if (!cfg_) return;
     const auto& st = cfg_->settings;
     core::Micros now = w.loop().now();
-    for (auto& [k, p] : pools_) {
+    for (auto& kv : pools_) {
+      Pool* p = kv.second.get();
       auto& idle = p->idle[static_cast<std::size_t>(w.id())];
-      std::vector<ServerConn*> drop;
+      std::vector<std::pair<ServerConn*, const char*>> drop;
       std::vector<ServerConn*> check;
       idle.for_each([&](ServerConn& s) {
-        if (s.close_requested || p->disabled) {
-          drop.push_back(&s);
+        if (s.close_requested) {
+          drop.emplace_back(&s, "reconnect requested");
+        } else if (p->disabled) {
+          drop.emplace_back(&s, "database removed");
         } else if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
-          drop.push_back(&s);
+          drop.emplace_back(&s, "server lifetime over");
         } else if (st.server_idle_timeout > 0 && now - s.idle_since >= st.server_idle_timeout &&
                    p->servers > p->min_pool_size) {
-          drop.push_back(&s);
-        } else if (!st.server_check_query.empty() && st.server_check_delay > 0 &&
-                   now - s.idle_since >= st.server_check_delay) {
+          drop.emplace_back(&s, "server idle timeout");
+        } else if (st.server_check_delay > 0 && now - s.idle_since >= st.server_check_delay) {
           check.push_back(&s);
         }
       });
-      for (ServerConn* s : drop) {
+      for (auto& [s, why] : drop) {
         idle.remove(*s);
         --p->idle_count;
         s->state = ServerState::Closing;
-        const char* why = s->close_requested   ? "reconnect requested"
-                          : p->disabled        ? "database removed"
-                          : (s->lifetime > 0 && now - s->connected_at >= s->lifetime)
-                              ? "server lifetime over"
-                              : "server idle timeout";
         a.closes.emplace_back(s, why);
       }
       for (ServerConn* s : check) {
         idle.remove(*s);
         --p->idle_count;
         s->state = ServerState::Internal;
-      }
-      if (!check.empty()) {
-        // Run outside the lock via the close list's sibling: queue as a tiny post.
-        for (ServerConn* s : check) {
-          std::string q = st.server_check_query;
-          w.loop().post([s, q] { s->run_internal(q, ServerConn::After::Release, "server check"); });
-        }
+        a.checks.push_back(s);
       }
     }
+    if (!a.checks.empty()) a.check_query = st.server_check_query;
   }
   run(a, w);
 }
@@ -562,6 +568,11 @@ void PoolManager::run(Actions& a, WorkerBase& current) {
       }
       run(b, *wb);
     });
+  }
+  for (ServerConn* s : a.checks) {
+    // An empty server_check_query sends an empty query, as PgBouncer does.
+    s->run_internal(a.check_query.empty() ? std::string(";") : a.check_query,
+                    ServerConn::After::Release, "server check");
   }
   for (auto& [s, why] : a.closes) {
     ServerConn* sp = s;

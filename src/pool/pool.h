@@ -141,8 +141,9 @@ class PoolManager {
 
   // Client counters for the max_*_client_connections limits. `try_add_client` is atomic
   // with its checks; it returns an empty string or the name of the limit hit.
-  [[nodiscard]] std::string try_add_client(std::string_view db_name, int db_max,
-                                           std::string_view user_name, int user_max);
+  // `exempt`: counted but never refused (admins on the console).
+  [[nodiscard]] std::string try_add_client(std::string_view db_name, std::string_view user_name,
+                                           bool exempt);
   void remove_client(std::string_view db_name, std::string_view user_name);
   void pool_client_added(Pool& p);
   // Copies what clients of `p` are told at login; false until a server has logged in.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "proto/frame.h"
@@ -14,6 +15,7 @@ class BodyReader {
  public:
   BodyReader(const char* p, std::size_t n) : p_(p), n_(n) {}
   explicit BodyReader(std::string_view s) : p_(s.data()), n_(s.size()) {}
+  BodyReader(std::string&&) = delete;  // would point into a temporary
 
   [[nodiscard]] std::optional<std::string_view> cstring() {
     const void* z = n_ == 0 ? nullptr : std::memchr(p_, 0, n_);

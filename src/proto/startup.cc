@@ -16,6 +16,10 @@ StartupStatus startup_length(const char* p, std::size_t n, std::uint32_t& len) {
 
 StartupPacket parse_startup(const char* p, std::uint32_t len) {
   StartupPacket pkt;
+  if (len < 8) {
+    pkt.error = "packet too short";
+    return pkt;
+  }
   BodyReader r(p + 4, len - 4);
   auto code = r.u32();
   if (!code) {

@@ -185,13 +185,19 @@ void Client::check_timeouts(core::Micros now) {
   switch (state) {
     case ClientState::Startup:
     case ClientState::Auth:
-    case ClientState::LoginWait:
       if (login_timeout_ > 0 && now - connected_at >= login_timeout_) {
         close("client_login_timeout", proto::sqlstate::kProtocolViolation,
               "client_login_timeout (server down)");
       }
       return;
+    case ClientState::LoginWait:
     case ClientState::Waiting: {
+      if (state == ClientState::LoginWait && login_timeout_ > 0 &&
+          now - connected_at >= login_timeout_) {
+        close("client_login_timeout", proto::sqlstate::kProtocolViolation,
+              "client_login_timeout (server down)");
+        return;
+      }
       core::Micros age = now - wait_since;
       if (query_timeout_ > 0 && age >= query_timeout_) {
         close("query_timeout", proto::sqlstate::kProtocolViolation, "query_timeout");
@@ -214,7 +220,7 @@ void Client::check_timeouts(core::Micros now) {
       }
       char tx = server->requests.tx_status();
       if (!busy && tx != 'I' && idle_transaction_timeout_ > 0 &&
-          now - last_activity >= idle_transaction_timeout_) {
+          now - std::max(idle_since, last_activity) >= idle_transaction_timeout_) {
         close("idle transaction timeout", proto::sqlstate::kIdleInTransactionTimeout,
               "idle transaction timeout");
         return;

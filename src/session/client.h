@@ -91,6 +91,7 @@ class Client final : public net::Pollable,
   core::Micros request_start = 0;  // current request forwarded and not yet answered
   core::Micros xact_start = 0;     // server reported a transaction (status T/E)
   core::Micros last_activity = 0;
+  core::Micros idle_since = 0;     // last ReadyForQuery sent to the client
   std::uint64_t cancel_key = 0;
   net::Stream io;  // the client socket
 

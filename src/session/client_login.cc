@@ -462,7 +462,7 @@ void Client::auth_succeeded() {
       }
     }
   }
-  std::string limit = worker.pools->try_add_client(db_name, -1, user_name, -1);
+  std::string limit = worker.pools->try_add_client(db_name, user_name, admin && admin_control);
   if (!limit.empty()) {
     close("no more connections allowed (" + limit + ")", proto::sqlstate::kTooManyConnections,
           "no more connections allowed (" + limit + ")");

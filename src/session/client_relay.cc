@@ -405,6 +405,7 @@ Client::Step Client::scan_server_frames() {
 
 void Client::after_request_done(char status) {
   request_start = 0;
+  idle_since = worker.loop().now();
   if (status == 'I') {
     xact_start = 0;
   } else if (xact_start == 0) {

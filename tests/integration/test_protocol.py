@@ -2,7 +2,6 @@
 import hashlib
 import io
 import select
-import socket
 import threading
 import time
 

@@ -65,7 +65,6 @@ BAD_STARTUPS = {
     "random_1": _random_garbage(1),
     "random_2": _random_garbage(2),
     "old_protocol_2": struct.pack("!ii", 8, 0x00020000) + b"\0" * 8,
-    "no_user": struct.pack("!ii", 9, PROTOCOL_3) + b"\0",
     "unterminated_params": struct.pack("!ii", 20, PROTOCOL_3) + b"user\0app\0dat",
 }
 
@@ -83,6 +82,18 @@ def test_bad_first_packet_gets_08P01_and_close(bystander, case):
     b.check()
     with pooler.connect() as fresh:
         assert fresh.execute("select 1").fetchone() == (1,)
+
+
+def test_startup_without_user_is_refused(bystander):
+    """Well-formed but no user: Postgres says 28000, PgBouncer 08P01; either way a FATAL and close."""
+    pooler, b = bystander
+    with WireConn(pooler.host, pooler.port) as w:
+        w.send(struct.pack("!ii", 9, PROTOCOL_3) + b"\0")
+        msgs = w.read_until_closed(3)
+    assert len(msgs) == 1 and msgs[0][0] == b"E", msgs
+    fields = error_fields(msgs[0][1])
+    assert fields["S"] == "FATAL" and fields["C"] in ("28000", "08P01"), fields
+    b.check()
 
 
 def test_ssl_request_answered_N_then_plain_startup_works(bystander):

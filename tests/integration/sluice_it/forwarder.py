@@ -64,8 +64,10 @@ class Forwarder:
             self.sock.close()
         with self.lock:
             for s in self.conns:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+                # shutdown first: close() alone does not end a connection another thread is reading.
+                for op in (lambda: s.shutdown(socket.SHUT_RDWR), s.close):
+                    try:
+                        op()
+                    except OSError:
+                        pass
             self.conns.clear()

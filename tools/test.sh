@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The one test command: deps, build, unit tests (plain and ASan/UBSan), integration suite, fuzz smoke.
+#
+#   tools/test.sh
+#
+# Environment:
+#   SKIP_DEPS=1      do not run tools/install-deps.sh
+#   SKIP_ASAN=1      skip the sanitizer build and its unit tests
+#   JOBS=N           build parallelism (default 2)
+#   SLUICE_BIN=PATH  pooler binary for the integration suite (default build/sluice)
+#   PYTEST_ARGS=...  extra pytest arguments (e.g. "-k cancel" or "-x")
+#   FUZZ_SECONDS=N   fuzz smoke duration (default 20), if tools/fuzz_smoke.sh exists
+# Exit status is non-zero if any step failed. The last line sums the tests of every step.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+JOBS=${JOBS:-2}
+LOGDIR=$(mktemp -d /tmp/sluice-test.XXXXXX)
+export CTEST_OUTPUT_ON_FAILURE=1
+
+names=() results=() times=()
+passed=0 failed=0 skipped=0
+
+# step NAME COMMAND... : run, show its output, record the result and time.
+step() {
+  local name=$1; shift
+  local log="$LOGDIR/${name// /_}.log" t0=$SECONDS rc
+  echo
+  echo "==== $name"
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  names+=("$name"); times+=($((SECONDS - t0)))
+  if [ "$rc" -eq 0 ]; then results+=(PASS); else results+=("FAIL($rc)"); fi
+  LAST_LOG=$log
+  return "$rc"
+}
+
+skip_step() { names+=("$1"); results+=("SKIP: $2"); times+=(0); }
+
+# count_ctest LOG: add "N tests failed out of M" to the totals (a step that died counts as 1 failure).
+count_ctest() {
+  local line
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n 1)
+  if [ -z "$line" ]; then
+    if grep -q "No tests were found" "$1"; then return; fi
+    failed=$((failed + 1)); return
+  fi
+  local f t
+  f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+  passed=$((passed + t - f)); failed=$((failed + f))
+}
+
+# count_pytest LOG RC: add pytest's closing "N passed, N failed, N skipped, N error" line.
+count_pytest() {
+  local line n
+  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|error|errors|deselected|xfailed|xpassed)' "$1" | tail -n 1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+  n=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+') && passed=$((passed + n))
+  n=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+') && failed=$((failed + n))
+  n=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+') && failed=$((failed + n))
+  n=$(grep -oE '[0-9]+ skipped' <<<"$line" | grep -oE '[0-9]+') && skipped=$((skipped + n))
+  # A failing exit code with no failure counted (e.g. an internal error) still fails the run.
+  if [ "$2" -ne 0 ] && ! grep -qE '[0-9]+ (failed|errors?)' <<<"$line"; then failed=$((failed + 1)); fi
+  return 0
+}
+
+build() { # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null &&
+    cmake --build "$ROOT/$dir" -j "$JOBS"
+}
+
+unit() { # unit DIR
+  (cd "$ROOT/$1" && ctest --output-on-failure -j "$JOBS" --timeout 300)
+}
+
+# -- 1. dependencies ------------------------------------------------------------------------
+if [ "${SKIP_DEPS:-0}" = 1 ]; then
+  skip_step "deps" "SKIP_DEPS=1"
+else
+  step "deps" bash tools/install-deps.sh || failed=$((failed + 1))
+fi
+
+# -- 2. build + unit tests ------------------------------------------------------------------
+if step "build" build build; then
+  step "unit tests" unit build
+  count_ctest "$LAST_LOG"
+else
+  failed=$((failed + 1)); skip_step "unit tests" "build failed"
+fi
+
+# -- 3. sanitizer build + unit tests ----------------------------------------------------------
+if [ "${SKIP_ASAN:-0}" = 1 ]; then
+  skip_step "asan build" "SKIP_ASAN=1"
+elif step "asan build" build build-asan -DSLUICE_SANITIZE=ON; then
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    step "asan unit tests" unit build-asan
+  count_ctest "$LAST_LOG"
+else
+  failed=$((failed + 1)); skip_step "asan unit tests" "asan build failed"
+fi
+
+# -- 4. integration suite -------------------------------------------------------------------
+export SLUICE_BIN=${SLUICE_BIN:-$ROOT/build/sluice}
+if [ -x "$SLUICE_BIN" ]; then
+  # shellcheck disable=SC2086 # PYTEST_ARGS is word-split on purpose
+  step "integration" timeout 900 /usr/bin/python3 -m pytest tests/integration -q -ra \
+    -o junit_family=xunit2 --junitxml="$LOGDIR/integration.xml" ${PYTEST_ARGS:-}
+  count_pytest "$LAST_LOG" "$?"
+else
+  failed=$((failed + 1)); skip_step "integration" "no binary at $SLUICE_BIN"
+fi
+
+# -- 5. fuzz smoke --------------------------------------------------------------------------
+if [ -f tools/fuzz_smoke.sh ]; then
+  if FUZZ_SECONDS=${FUZZ_SECONDS:-20} step "fuzz smoke" bash tools/fuzz_smoke.sh; then :; else
+    failed=$((failed + 1))
+  fi
+else
+  skip_step "fuzz smoke" "no tools/fuzz_smoke.sh"
+fi
+
+# -- summary --------------------------------------------------------------------------------
+echo
+echo "==== summary (logs in $LOGDIR)"
+for i in "${!names[@]}"; do
+  printf '  %-18s %-28s %4ss\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+done
+echo "total: $passed passed, $failed failed, $skipped skipped"
+if [ "$failed" -eq 0 ] && ! printf '%s\n' "${results[@]}" | grep -q '^FAIL'; then exit 0; fi
+exit 1
