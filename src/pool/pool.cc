@@ -22,7 +22,18 @@ struct PoolManager::Actions {
 Pool::Pool(std::string db, std::string user, int workers)
     : db_name(std::move(db)), user_name(std::move(user)), idle(static_cast<std::size_t>(workers)) {}
 
-PoolManager::PoolManager(std::vector<WorkerBase*> workers) : workers_(std::move(workers)) {}
+PoolManager::PoolManager(std::vector<WorkerBase*> workers, Connector* connector,
+                         const core::Clock* clock)
+    : workers_(std::move(workers)), connector_(connector), clock_(clock) {
+  static PostgresConnector postgres;
+  if (connector_ == nullptr) connector_ = &postgres;
+}
+
+void PostgresConnector::open(Pool& p, std::shared_ptr<const ConnectTarget> target,
+                             WorkerBase& w) {
+  auto* s = new ServerConn(p, w);
+  s->start(std::move(target));
+}
 
 LimitGroup& PoolManager::db_group(std::string_view name) {
   auto it = dbs_.find(std::string(name));
@@ -252,7 +263,7 @@ void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a
   w.delivery_pending = true;
   s.state = ServerState::Active;
   ++p.active;
-  core::Micros waited = current.loop().now() - w.wait_since;
+  core::Micros waited = clock_now(current) - w.wait_since;
   ++p.total_waits;
   p.total_wait_time += waited;
   a.assign.emplace_back(&s, &w);
@@ -260,7 +271,7 @@ void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a
 
 void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a) {
   Pool& p = *s.pool;
-  core::Micros now = current.loop().now();
+  core::Micros now = clock_now(current);
   if (s.close_requested || p.disabled) {
     s.state = ServerState::Closing;
     a.closes.emplace_back(&s, p.disabled ? "database removed" : "reconnect requested");
@@ -313,7 +324,7 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
       return s;
     }
     w.home = &current;
-    w.wait_since = current.loop().now();
+    w.wait_since = clock_now(current);
     w.queued = true;
     w.assigned = nullptr;
     w.delivery_pending = false;
@@ -321,7 +332,7 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
     serve(p, current, a);
     if (w.queued) {
       if (p.idle_count > 0) kick_others(p, current, a);
-      launch_for_waiters(p, current.loop().now(), a);
+      launch_for_waiters(p, clock_now(current), a);
     }
   }
   run(a, current);
@@ -387,7 +398,7 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
     --p.db->servers;
     --p.user->servers;
     // The freed slot may let this pool or a pool of the same database or user open one.
-    core::Micros now = current.loop().now();
+    core::Micros now = clock_now(current);
     launch_for_waiters(p, now, a);
     for (auto& [k, q] : pools_) {
       if (q.get() != &p && (q->db == p.db || q->user == p.user)) launch_for_waiters(*q, now, a);
@@ -400,7 +411,7 @@ void PoolManager::connect_failed(Pool& p, bool login_error, std::string error_bo
   Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
-    p.last_connect_failed = core::monotonic_now();
+    p.last_connect_failed = clock_ != nullptr ? clock_->now() : core::monotonic_now();
     if (login_error) {
       p.last_login_error = error_body;
       std::vector<Waiter*> logins;
@@ -445,7 +456,7 @@ void PoolManager::maintain_worker(WorkerBase& w) {
     std::lock_guard<std::mutex> g(mu_);
     if (!cfg_) return;
     const auto& st = cfg_->settings;
-    core::Micros now = w.loop().now();
+    core::Micros now = clock_now(w);
     for (auto& kv : pools_) {
       Pool* p = kv.second.get();
       auto& idle = p->idle[static_cast<std::size_t>(w.id())];
@@ -489,7 +500,7 @@ void PoolManager::maintain_global(WorkerBase& w) {
     std::lock_guard<std::mutex> g(mu_);
     if (!cfg_) return;
     const auto& st = cfg_->settings;
-    core::Micros now = w.loop().now();
+    core::Micros now = clock_now(w);
     for (auto& [k, pp] : pools_) {
       Pool& p = *pp;
       if (p.disabled) continue;
@@ -538,10 +549,7 @@ void PoolManager::run(Actions& a, WorkerBase& current) {
     core::log(core::LogLevel::Log, "{}/{}: taking connection from reserve_pool", p->db_name,
               p->user_name);
   }
-  for (auto& [p, target] : a.launches) {
-    auto* s = new ServerConn(*p, current);
-    s->start(std::move(target));
-  }
+  for (auto& [p, target] : a.launches) connector_->open(*p, std::move(target), current);
   for (auto& [s, w] : a.assign) {
     if (w->home == &current) {
       w->on_assignment();

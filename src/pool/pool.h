@@ -15,6 +15,8 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/intrusive_list.h"
+#include "core/clock.h"
+#include "pool/connector.h"
 #include "pool/params.h"
 #include "pool/server_conn.h"
 #include "pool/worker_base.h"
@@ -126,7 +128,9 @@ class Pool {
 // connection's state that affects accounting goes through here, on the owning worker's thread.
 class PoolManager {
  public:
-  explicit PoolManager(std::vector<WorkerBase*> workers);
+  // `connector` and `clock` are borrowed; null means Postgres connections and loop time.
+  explicit PoolManager(std::vector<WorkerBase*> workers, Connector* connector = nullptr,
+                       const core::Clock* clock = nullptr);
   PoolManager(const PoolManager&) = delete;
   PoolManager& operator=(const PoolManager&) = delete;
 
@@ -213,8 +217,14 @@ class PoolManager {
   void serve(Pool& p, WorkerBase& on, Actions& a);
   bool evict_for(Pool& p, Actions& a);
 
+  [[nodiscard]] core::Micros clock_now(WorkerBase& w) const {
+    return clock_ != nullptr ? clock_->now() : w.loop().now();
+  }
+
   std::mutex mu_;
   std::vector<WorkerBase*> workers_;
+  Connector* connector_;
+  const core::Clock* clock_;
   config::ConfigPtr cfg_;
   std::unordered_map<std::string, std::unique_ptr<Pool>> pools_;  // db_name + '\0' + user
   std::unordered_map<std::string, std::unique_ptr<LimitGroup>> dbs_;

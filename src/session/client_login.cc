@@ -556,9 +556,11 @@ void Client::send_welcome(const std::vector<std::pair<std::string, std::string>>
   proto::write_backend_key_data(out, pid, secret);
   proto::write_ready_for_query(out, 'I');
   (void)io.out.commit_synth(mark);
-  startup_.clear();
-  startup_.shrink_to_fit();
+  std::vector<std::pair<std::string, std::string>>().swap(startup_);
   last_activity = worker.loop().now();
+  // Login is over: an idle client holds no buffer.
+  io.consume_scanned();
+  worker.buffers().release_if_empty(io.in);
 }
 
 }  // namespace sluice::session
