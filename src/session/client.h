@@ -99,7 +99,8 @@ class Client final : public net::Pollable,
   // login (client_login.cc)
   void on_startup_input();
   bool handle_first_packet(std::uint32_t len);
-  void handle_startup(std::vector<std::pair<std::string, std::string>> params);
+  void handle_startup(std::vector<std::pair<std::string, std::string>> params,
+                      std::uint32_t version);
   void begin_auth();
   void on_auth_input();
   bool handle_auth_message(std::string_view body);
@@ -135,6 +136,8 @@ class Client final : public net::Pollable,
 
   std::unique_ptr<AuthState> auth_;
   std::vector<std::pair<std::string, std::string>> startup_;
+  std::uint32_t protocol_minor_ = 0;       // what the client asked for
+  std::vector<std::string> unknown_pq_;   // _pq_.* options we do not implement
   pool::ParamValues params_{};  // tracked parameters this client wants
 
   std::uint32_t client_fwd_left_ = 0;  // rest of a client message being streamed to the server

@@ -135,7 +135,7 @@ bool Client::handle_first_packet(std::uint32_t len) {
       route_cancel(pkt.cancel_pid, pkt.cancel_secret);
       return false;
     case proto::StartupKind::Startup:
-      handle_startup(std::move(pkt.params));
+      handle_startup(std::move(pkt.params), pkt.version);
       return false;
     case proto::StartupKind::Invalid:
       close("bad startup packet", proto::sqlstate::kProtocolViolation, pkt.error);
@@ -144,8 +144,10 @@ bool Client::handle_first_packet(std::uint32_t len) {
   return false;
 }
 
-void Client::handle_startup(std::vector<std::pair<std::string, std::string>> params) {
+void Client::handle_startup(std::vector<std::pair<std::string, std::string>> params,
+                            std::uint32_t version) {
   worker.sync_config();
+  protocol_minor_ = version & 0xffffu;
   const config::Config& cfg = worker.cfg();
   const auto& st = cfg.settings;
   auto& reg = pool::ParamRegistry::instance();
@@ -173,6 +175,8 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
           return;
         }
       }
+    } else if (k.rfind("_pq_.", 0) == 0) {
+      unknown_pq_.push_back(k);  // protocol extensions: we implement none, say so
     } else if (k == "fallback_application_name") {
       fallback_app = v;
     } else if (reg.slot(k) >= 0) {
@@ -225,6 +229,13 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
 void Client::begin_auth() {
   const config::Config& cfg = worker.cfg();
   const auto& st = cfg.settings;
+  if (protocol_minor_ > 0 || !unknown_pq_.empty()) {
+    // We speak 3.0: tell a newer client before anything else, as Postgres does.
+    std::size_t mark = io.out.synth_mark();
+    proto::write_negotiate_protocol_version(io.out.synth(), 0, unknown_pq_);
+    (void)io.out.commit_synth(mark);
+    std::vector<std::string>().swap(unknown_pq_);
+  }
   // The admin console lets our own OS user in over the unix socket as "pgbouncer".
   if (admin && unix_socket && net::peer_uid(io.fd) == static_cast<int>(worker.shared().uid) &&
       (user_name == "pgbouncer" || user_name == "sluice")) {
