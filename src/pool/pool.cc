@@ -117,6 +117,9 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
   t->tcp_keepintvl = st.tcp_keepintvl;
   t->tcp_user_timeout = st.tcp_user_timeout;
   t->tcp_socket_buffer = st.tcp_socket_buffer;
+  if (p.target) {
+    t->generation = p.target->same_login(*t) ? p.target->generation : p.target->generation + 1;
+  }
   p.target = std::move(t);
 }
 
@@ -275,6 +278,11 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
   if (s.close_requested || p.disabled) {
     s.state = ServerState::Closing;
     a.closes.emplace_back(&s, p.disabled ? "database removed" : "reconnect requested");
+    return;
+  }
+  if (s.target && p.target && s.target->generation != p.target->generation) {
+    s.state = ServerState::Closing;
+    a.closes.emplace_back(&s, "database configuration changed");
     return;
   }
   if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
@@ -467,6 +475,8 @@ void PoolManager::maintain_worker(WorkerBase& w) {
           drop.emplace_back(&s, "reconnect requested");
         } else if (p->disabled) {
           drop.emplace_back(&s, "database removed");
+        } else if (s.target && p->target && s.target->generation != p->target->generation) {
+          drop.emplace_back(&s, "database configuration changed");
         } else if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
           drop.emplace_back(&s, "server lifetime over");
         } else if (st.server_idle_timeout > 0 && now - s.idle_since >= st.server_idle_timeout &&

@@ -72,6 +72,14 @@ struct ConnectTarget {
   core::Micros connect_timeout = 0;
   int tcp_keepalive = 1, tcp_keepcnt = 0, tcp_keepidle = 0, tcp_keepintvl = 0;
   int tcp_user_timeout = 0, tcp_socket_buffer = 0;
+  // Changes when what a server connection logs in as or to changes (reload): older
+  // connections are closed instead of reused.
+  std::uint64_t generation = 0;
+  [[nodiscard]] bool same_login(const ConnectTarget& o) const {
+    return hosts == o.hosts && port == o.port && unix_dir == o.unix_dir && dbname == o.dbname &&
+           user == o.user && password == o.password && startup_params == o.startup_params &&
+           connect_query == o.connect_query;
+  }
 };
 
 class Pool {
