@@ -151,7 +151,11 @@ void Console::show(session::Client& c, std::string_view what, std::string& out) 
     return;
   }
   if (iequals(item, "DATABASES")) {
-    for (const char* n : {"name", "host", "port", "database", "force_user"}) rs.column(n);
+    rs.column("name");
+    rs.column("host");
+    rs.column("port", T::Int4);
+    rs.column("database");
+    rs.column("force_user");
     rs.column("pool_size", T::Int4);
     rs.column("min_pool_size", T::Int4);
     rs.column("reserve_pool_size", T::Int4);

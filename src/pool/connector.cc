@@ -29,6 +29,13 @@ std::string sockname_text(int fd) {
 }
 
 bool is_scram_secret(std::string_view s) { return s.rfind("SCRAM-SHA-256$", 0) == 0; }
+
+// An ErrorResponse body for a login failure decided here (waiting clients are told this).
+std::string login_error_body(std::string_view msg) {
+  std::string full;
+  proto::write_error(full, {proto::Severity::Fatal, proto::sqlstate::kInvalidPassword, msg});
+  return full.substr(proto::kHeaderLen);
+}
 }  // namespace
 
 void ServerConn::start(std::shared_ptr<const ConnectTarget> t) {
@@ -205,7 +212,8 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
           if (!pw || auth::is_md5_hash(*pw) || is_scram_secret(*pw)) {
             core::log(core::LogLevel::Warning,
                       "{} server asks for a cleartext password, none is configured", log_prefix());
-            fail_connect("server login failed", false);
+            fail_connect("server login failed", true,
+                         login_error_body("server login failed: no password for this user"));
             return false;
           }
           return send([&](std::string& o) { proto::write_password(o, *pw); });
@@ -214,7 +222,8 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
           if (!salt_bytes || !pw || is_scram_secret(*pw)) {
             core::log(core::LogLevel::Warning,
                       "{} server asks for an md5 password, none is configured", log_prefix());
-            fail_connect("server login failed", false);
+            fail_connect("server login failed", true,
+                         login_error_body("server login failed: no password for this user"));
             return false;
           }
           auth::Md5Salt salt;
@@ -232,14 +241,19 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
             if (m->empty()) break;
             if (*m == auth::kScramSha256) scram = true;
           }
-          if (!scram || !pw || auth::is_md5_hash(*pw) || is_scram_secret(*pw)) {
+          std::optional<auth::ScramKeys> keys;
+          if (pw && is_scram_secret(*pw)) keys = worker->pools->scram_keys(*pool, *pw);
+          if (!scram || !pw || auth::is_md5_hash(*pw) || (is_scram_secret(*pw) && !keys)) {
             core::log(core::LogLevel::Warning,
-                      "{} server asks for SCRAM, no plaintext password is configured",
+                      "{} server asks for SCRAM, no plaintext password or client proof is known",
                       log_prefix());
-            fail_connect("server login failed", false);
+            fail_connect("server login failed", true,
+                         login_error_body("server login failed: no password for this user"));
             return false;
           }
-          login->scram.emplace(auth::ScramClient::with_password(*pw));
+          // With only the SCRAM secret, log in with the keys a client's proof revealed.
+          login->scram.emplace(keys ? auth::ScramClient::with_keys(*keys)
+                                    : auth::ScramClient::with_password(*pw));
           auto first = login->scram->client_first();
           if (!first) {
             fail_connect("server login failed", false);
@@ -257,7 +271,8 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
           auto fin = login->scram->on_server_first(rd.rest());
           if (!fin) {
             core::log(core::LogLevel::Warning, "{} SCRAM: {}", log_prefix(), fin.error());
-            fail_connect("server login failed", false);
+            fail_connect("server login failed", true,
+                         login_error_body("server login failed: SCRAM exchange failed"));
             return false;
           }
           return send([&](std::string& o) { proto::write_sasl_response(o, fin.value()); });
@@ -266,7 +281,8 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
           if (!login->scram || !login->scram->on_server_final(rd.rest())) {
             core::log(core::LogLevel::Warning, "{} SCRAM: server signature mismatch",
                       log_prefix());
-            fail_connect("server login failed", false);
+            fail_connect("server login failed", true,
+                         login_error_body("server login failed: SCRAM server signature mismatch"));
             return false;
           }
           return true;
@@ -274,7 +290,8 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
         default:
           core::log(core::LogLevel::Warning, "{} unsupported server authentication method {}",
                     log_prefix(), *code);
-          fail_connect("server login failed", false);
+          fail_connect("server login failed", true,
+                       login_error_body("server login failed: unsupported authentication method"));
           return false;
       }
     }

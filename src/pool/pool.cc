@@ -210,6 +210,25 @@ void PoolManager::pool_client_added(Pool& p) {
   p.had_clients = true;
 }
 
+void PoolManager::remember_scram_keys(std::string_view user, std::string_view secret,
+                                      const proto::auth::ScramKeys& keys) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::string k(user);
+  k.push_back('\0');
+  k.append(secret);
+  scram_keys_[k] = keys;
+}
+
+std::optional<proto::auth::ScramKeys> PoolManager::scram_keys(Pool& p, std::string_view secret) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::string k(p.user_name);
+  k.push_back('\0');
+  k.append(secret);
+  auto it = scram_keys_.find(k);
+  if (it == scram_keys_.end()) return std::nullopt;
+  return it->second;
+}
+
 bool PoolManager::welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params,
                           ParamValues& values) {
   std::lock_guard<std::mutex> g(mu_);

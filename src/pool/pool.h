@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "pool/connector.h"
 #include "pool/params.h"
+#include "proto/auth/scram.h"
 #include "pool/server_conn.h"
 #include "pool/worker_base.h"
 
@@ -158,6 +159,11 @@ class PoolManager {
                                            bool exempt);
   void remove_client(std::string_view db_name, std::string_view user_name);
   void pool_client_added(Pool& p);
+  // SCRAM pass-through: keys a client's proof revealed for `secret`; later server logins of
+  // pools of that user use them instead of a plaintext password.
+  void remember_scram_keys(std::string_view user, std::string_view secret,
+                           const proto::auth::ScramKeys& keys);
+  [[nodiscard]] std::optional<proto::auth::ScramKeys> scram_keys(Pool& p, std::string_view secret);
   // Copies what clients of `p` are told at login; false until a server has logged in.
   [[nodiscard]] bool welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params,
                              ParamValues& values);
@@ -237,6 +243,7 @@ class PoolManager {
   std::unordered_map<std::string, std::unique_ptr<Pool>> pools_;  // db_name + '\0' + user
   std::unordered_map<std::string, std::unique_ptr<LimitGroup>> dbs_;
   std::unordered_map<std::string, std::unique_ptr<LimitGroup>> users_;
+  std::unordered_map<std::string, proto::auth::ScramKeys> scram_keys_;  // user + '\0' + secret
 };
 
 }  // namespace sluice::pool

@@ -12,7 +12,7 @@ bool copy_marker(char c) { return c == 'c' || c == 'f'; }
 void RequestQueue::reset() {
   head_ = count_ = rfq_owed_ = 0;
   tx_status_ = 'I';
-  copy_in_ = copy_by_query_ = drop_copy_marker_ = false;
+  copy_in_ = copy_by_query_ = drop_copy_marker_ = unsynced_ = false;
   heap_.reset();
   buf_ = inline_;
   cap_ = kInline;
@@ -54,9 +54,13 @@ bool RequestQueue::on_frontend(char type) {
       return true;
     }
     if (rfq_owed_ == 0) return true;  // stray: nothing can be in COPY mode
+  } else if (type == 'd') {
+    return true;
   } else if (!owes_rfq(type)) {
+    unsynced_ = true;  // Parse/Bind/Describe/Execute/Close/Flush (or unknown): until a Sync
     return true;
   }
+  if (type == 'S' || type == 'Q') unsynced_ = false;
   if (count_ >= kMaxEntries) return false;
   push(type);
   return true;

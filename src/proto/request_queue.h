@@ -28,8 +28,9 @@ class RequestQueue {
   void on_error_response();    // 'E'
   void on_ready_for_query(char status);
 
-  // Nothing owed: no Query/Sync/FunctionCall without its ReadyForQuery.
-  [[nodiscard]] bool idle() const { return rfq_owed_ == 0; }
+  // Nothing owed: no Query/Sync/FunctionCall without its ReadyForQuery, and no extended-query
+  // message (Parse, Bind, Describe, Execute, Close, Flush) still waiting for its Sync.
+  [[nodiscard]] bool idle() const { return rfq_owed_ == 0 && !unsynced_; }
   [[nodiscard]] char tx_status() const { return tx_status_; }
   [[nodiscard]] bool in_copy_in() const { return copy_in_; }
   [[nodiscard]] std::uint32_t rfq_owed() const { return rfq_owed_; }
@@ -59,6 +60,7 @@ class RequestQueue {
   bool copy_in_ = false;
   bool copy_by_query_ = false;     // the COPY was started by a simple Query
   bool drop_copy_marker_ = false;  // COPY ended before the client's CopyDone/CopyFail arrived
+  bool unsynced_ = false;          // extended-query messages sent since the last Sync
 };
 
 }  // namespace sluice::proto

@@ -150,6 +150,7 @@ class Client final : public net::Pollable,
   bool pending_assignment_ = false;    // a server was assigned; deliver on_deferred
   bool zombie_ = false;                // closed, but an assignment is still on its way
   bool server_read_pending_ = false;
+  bool server_fatal_ = false;          // the linked backend sent FATAL: it will close
   bool cancel_outstanding_ = false;    // CancelWait: the owner worker will call back
 
   // Effective limits (refreshed on reload via cfg_version_).

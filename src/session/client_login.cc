@@ -442,6 +442,9 @@ bool Client::handle_auth_message(std::string_view body) {
       }
       proto::write_auth_request(io.out.synth(), proto::auth::kSaslFinal, fin.value());
       (void)io.out.commit_synth(mark);
+      if (const auto* keys = auth_->scram->recovered_keys(); keys && is_scram_secret(auth_->stored)) {
+        worker.pools->remember_scram_keys(user_name, auth_->stored, *keys);
+      }
       auth_succeeded();
       return false;
     }

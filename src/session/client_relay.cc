@@ -270,7 +270,22 @@ void Client::relay_server() {
     if (state == ClientState::Closed || server == nullptr) return;
     if (!io.out.empty()) return;  // resumes when the client drains (on_io EPOLLOUT)
     Step st = scan_server_frames();
-    if (state == ClientState::Closed || server == nullptr) return;
+    if (state == ClientState::Closed) return;
+    if (server == nullptr) {  // detached during the scan (statement-mode refusal)
+      if (!io.out.empty()) flush_to_client();
+      return;
+    }
+    if (server_fatal_) {
+      // Forward what the server said, then end both: the backend is gone.
+      pool::ServerConn* s = server;
+      server = nullptr;
+      s->user = nullptr;
+      io.out.materialize();
+      s->close("server sent FATAL", false);
+      flush_to_client();
+      close("server closed the connection");
+      return;
+    }
     if (!io.out.empty()) {
       if (!flush_to_client()) return;
       if (!io.out.empty()) return;
@@ -325,7 +340,7 @@ Client::Step Client::scan_server_frames() {
     }
     auto wire = static_cast<std::uint32_t>(h.wire_size());
     bool whole = sync_rfq_ > 0 || h.type == proto::be::kReadyForQuery ||
-                 h.type == proto::be::kParameterStatus;
+                 h.type == proto::be::kParameterStatus || h.type == proto::be::kErrorResponse;
     if (whole && s.io.unscanned() < wire) {
       if (wire > kMaxInspectedFrame) {
         server_failed("server message too large");
@@ -390,7 +405,13 @@ Client::Step Client::scan_server_frames() {
         }
         break;
       }
-      case proto::be::kErrorResponse: s.requests.on_error_response(); break;
+      case proto::be::kErrorResponse: {
+        s.requests.on_error_response();
+        // FATAL/PANIC: the backend is ending the session; so does this client, after the error.
+        auto e = proto::ErrorView::decode(body);
+        if (e && (e->severity == "FATAL" || e->severity == "PANIC")) server_fatal_ = true;
+        break;
+      }
       case proto::be::kCommandComplete: s.requests.on_command_complete(); break;
       case proto::be::kCopyInResponse:
       case proto::be::kCopyBothResponse: s.requests.on_copy_in_response(); break;
