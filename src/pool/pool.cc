@@ -331,10 +331,7 @@ void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
 void PoolManager::kick_others(Pool& p, WorkerBase& current, Actions& a) {
   for (WorkerBase* w : workers_) {
     if (w == &current) continue;
-    if (!p.idle[static_cast<std::size_t>(w->id())].empty()) {
-      a.kicks.emplace_back(w, &p);
-      return;
-    }
+    if (!p.idle[static_cast<std::size_t>(w->id())].empty()) a.kicks.emplace_back(w, &p);
   }
 }
 
@@ -499,7 +496,7 @@ void PoolManager::maintain_worker(WorkerBase& w) {
         } else if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
           drop.emplace_back(&s, "server lifetime over");
         } else if (st.server_idle_timeout > 0 && now - s.idle_since >= st.server_idle_timeout &&
-                   p->servers > p->min_pool_size) {
+                   p->servers - static_cast<int>(drop.size()) > p->min_pool_size) {
           drop.emplace_back(&s, "server idle timeout");
         } else if (st.server_check_delay > 0 && now - s.idle_since >= st.server_check_delay) {
           check.push_back(&s);
@@ -542,6 +539,10 @@ void PoolManager::maintain_global(WorkerBase& w) {
       }
       launch_for_waiters(p, now, a);
       if (p.waiters.empty()) continue;
+      if (p.idle_count > 0) {
+        serve(p, w, a);
+        kick_others(p, w, a);
+      }
       int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count;
       if (need <= 0) continue;
       // Reserve pool: clients waited long enough.
@@ -565,12 +566,22 @@ void PoolManager::reconnect_all(WorkerBase& current) {
   {
     std::lock_guard<std::mutex> g(mu_);
     for (auto& [k, p] : pools_) {
+      // Servers started before now close instead of going back to the pool.
+      if (p->target) {
+        auto t = std::make_shared<ConnectTarget>(*p->target);
+        ++t->generation;
+        p->target = std::move(t);
+      }
       for (auto& list : p->idle) {
-        list.for_each([&](ServerConn& s) { s.close_requested = true; });
+        while (ServerConn* s = list.pop_front()) {
+          --p->idle_count;
+          s->state = ServerState::Closing;
+          a.closes.emplace_back(s, "reconnect requested");
+        }
       }
     }
   }
-  (void)current;
+  run(a, current);
 }
 
 void PoolManager::run(Actions& a, WorkerBase& current) {
@@ -588,8 +599,15 @@ void PoolManager::run(Actions& a, WorkerBase& current) {
       sp->state = ServerState::Handoff;
       sp->detach_from_worker();
       wp->home->loop().post([sp, wp] {
-        sp->attach_to_worker(*wp->home);
+        bool ok = sp->attach_to_worker(*wp->home);
         sp->state = ServerState::Active;
+        if (!ok) {
+          // Could not take over the socket: the server is lost, the waiter is told.
+          wp->assigned = nullptr;
+          sp->close("cannot register socket", false);
+          wp->on_login_failed({});
+          return;
+        }
         wp->on_assignment();
       });
     }

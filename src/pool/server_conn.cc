@@ -126,13 +126,15 @@ void ServerConn::detach_from_worker() {
   worker->servers.remove(*this);
 }
 
-void ServerConn::attach_to_worker(WorkerBase& w) {
+bool ServerConn::attach_to_worker(WorkerBase& w) {
   worker = &w;
   w.servers.push_back(*this);
   io.readable = false;
   if (!w.loop().add(io.fd, this)) {
     core::log(core::LogLevel::Warning, "{} cannot register socket", log_prefix());
+    return false;
   }
+  return true;
 }
 
 void ServerConn::run_internal(std::string sql, After after, std::string_view what) {

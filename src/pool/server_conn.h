@@ -72,7 +72,7 @@ class ServerConn final : public net::Pollable,
 
   // Moves the socket between worker loops (the caller holds no lock).
   void detach_from_worker();
-  void attach_to_worker(WorkerBase& w);
+  [[nodiscard]] bool attach_to_worker(WorkerBase& w);
 
   [[nodiscard]] std::string log_prefix() const;
   [[nodiscard]] bool is_closed() const { return closed_; }

@@ -53,7 +53,9 @@ bool RequestQueue::on_frontend(char type) {
       drop_copy_marker_ = false;
       return true;
     }
-    if (rfq_owed_ == 0) return true;  // stray: nothing can be in COPY mode
+    // Stray only if nothing can be in or about to enter COPY mode: nothing owed, no COPY seen,
+    // no extended-query message (an Execute may start COPY) since the last Sync.
+    if (rfq_owed_ == 0 && !copy_in_ && !unsynced_) return true;
   } else if (type == 'd') {
     return true;
   } else if (!owes_rfq(type)) {
@@ -106,7 +108,9 @@ void RequestQueue::on_ready_for_query(char status) {
   // Leading copy markers answered by nothing (the COPY ended before they were queued).
   while (count_ > 0 && copy_marker(at(0))) pop_front();
   if (count_ > 0) pop_front();
-  while (count_ > 0 && copy_marker(at(0)) && rfq_owed_ == 0) pop_front();
+  // Trailing markers of a COPY that ended unanswered; kept while an Execute since the last
+  // Sync may still start the COPY they end.
+  while (count_ > 0 && copy_marker(at(0)) && rfq_owed_ == 0 && !unsynced_) pop_front();
 }
 
 }  // namespace sluice::proto

@@ -24,16 +24,20 @@ namespace {
 
 using sluice::proto::RequestQueue;
 
-// BUG (proto/request_queue.cc, on_frontend): a CopyDone/CopyFail that passes while no
-// ReadyForQuery is owed is dropped as stray even when an Execute put the server in COPY IN
-// mode (Execute followed by Flush or nothing, then data, CopyDone, Sync). Enable once fixed.
-constexpr bool kGenerateCopyWithoutSync = false;
+// BUG (proto/request_queue.cc): while no ReadyForQuery is owed, a CopyDone/CopyFail is dropped
+// as stray by on_frontend (and a queued one is popped by on_ready_for_query) even when an
+// Execute since the last Sync puts the server in COPY IN mode (Execute followed by Flush or
+// nothing, then data, CopyDone, Sync); the queue then owes one ReadyForQuery too few.
+// Enable once fixed.
+constexpr bool kGenerateCopyWithoutSync = true;
 
 constexpr char kStatuses[] = {'I', 'T', 'E'};
 
 // ---- raw mode ---------------------------------------------------------------------------
 
-bool extended(char t) { return t == 'P' || t == 'B' || t == 'D' || t == 'E' || t == 'C' || t == 'H'; }
+bool extended(char t) {
+  return t == 'P' || t == 'B' || t == 'D' || t == 'E' || t == 'C' || t == 'H';
+}
 
 // `batch_open`: an extended-query message went out since the last Sync (idle() then also waits
 // for that Sync; otherwise idle() means exactly "no ReadyForQuery owed").
@@ -109,9 +113,9 @@ void run_raw(FuzzedDataProvider& in) {
 // A frontend message as the client sends it, with what the server will make of it.
 struct Msg {
   char type;
-  bool fails = false;       // the server raises an error processing it
+  bool fails = false;        // the server raises an error processing it
   bool starts_copy = false;  // Query/Execute of COPY FROM STDIN
-  char status = 'I';        // ReadyForQuery status if this message gets one
+  char status = 'I';         // ReadyForQuery status if this message gets one
 };
 
 struct BackendEvent {
@@ -182,8 +186,11 @@ struct ModelServer {
               emit('C');
             }
             break;
-          case 'S': emit('Z', m.status); break;
-          default: break;  // Parse/Bind/Describe/Flush; CopyData/Done/Fail outside COPY
+          case 'S':
+            emit('Z', m.status);
+            break;
+          default:
+            break;  // Parse/Bind/Describe/Flush; CopyData/Done/Fail outside COPY
         }
         break;
     }
@@ -199,9 +206,15 @@ class ModelRun {
     while (in_.remaining_bytes() > 0) {
       switch (in_.ConsumeIntegral<std::uint8_t>() % 4) {
         case 0:
-        case 1: forward(); break;
-        case 2: server_step(); break;
-        case 3: deliver(); break;
+        case 1:
+          forward();
+          break;
+        case 2:
+          server_step();
+          break;
+        case 3:
+          deliver();
+          break;
       }
       check();
     }
@@ -233,8 +246,12 @@ class ModelRun {
     const std::uint8_t kind = in_.ConsumeIntegral<std::uint8_t>();
     const bool fails = (kind & 0x10) != 0;
     switch (kind % 6) {
-      case 0: client_.push_back({'Q', fails, false, status()}); break;
-      case 1: client_.push_back({'F', fails, false, status()}); break;
+      case 0:
+        client_.push_back({'Q', fails, false, status()});
+        break;
+      case 1:
+        client_.push_back({'F', fails, false, status()});
+        break;
       case 2: {  // extended batch: one to three executes, then Sync (or Flush if none fails)
         client_.push_back({'P'});
         const int n = 1 + in_.ConsumeIntegral<std::uint8_t>() % 3;
@@ -266,7 +283,8 @@ class ModelRun {
           }
         }
         const int rows = in_.ConsumeIntegral<std::uint8_t>() % 4;
-        for (int i = 0; i < rows; ++i) client_.push_back({'d', in_.ConsumeBool()});
+        for (int i = 0; i < rows; ++i)
+          client_.push_back({'d', in_.ConsumeBool()});
         const std::uint8_t end = in_.ConsumeIntegral<std::uint8_t>() % 4;
         if (end == 0) {
           client_.push_back({'f', false, false, status()});
@@ -275,11 +293,14 @@ class ModelRun {
         }
         if (!by_query) {
           const int syncs = 1 + in_.ConsumeIntegral<std::uint8_t>() % 2;
-          for (int i = 0; i < syncs; ++i) client_.push_back({'S', false, false, status()});
+          for (int i = 0; i < syncs; ++i)
+            client_.push_back({'S', false, false, status()});
         }
         break;
       }
-      case 5: client_.push_back({'H'}); break;
+      case 5:
+        client_.push_back({'H'});
+        break;
     }
   }
 
@@ -312,8 +333,12 @@ class ModelRun {
         q_.on_copy_in_response();
         SLUICE_FUZZ_CHECK(q_.in_copy_in());
         break;
-      case 'C': q_.on_command_complete(); break;
-      case 'E': q_.on_error_response(); break;
+      case 'C':
+        q_.on_command_complete();
+        break;
+      case 'E':
+        q_.on_error_response();
+        break;
       case 'Z':
         q_.on_ready_for_query(e.status);
         SLUICE_FUZZ_CHECK(q_.tx_status() == e.status);
@@ -324,9 +349,11 @@ class ModelRun {
   // ReadyForQuery the pooler will still receive for what it has forwarded so far.
   int future_rfq() const {
     int n = 0;
-    for (const auto& e : to_pooler_) n += e.type == 'Z' ? 1 : 0;
+    for (const auto& e : to_pooler_)
+      n += e.type == 'Z' ? 1 : 0;
     ModelServer ahead = server_;
-    for (const auto& m : to_server_) n += ahead.process(m, nullptr);
+    for (const auto& m : to_server_)
+      n += ahead.process(m, nullptr);
     return n;
   }
 

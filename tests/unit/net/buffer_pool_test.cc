@@ -15,7 +15,9 @@ void put(IoBuf& b, const std::string& bytes) {
   b.hi += static_cast<std::uint32_t>(bytes.size());
 }
 
-std::string held(const IoBuf& b) { return std::string(b.begin(), b.size()); }
+std::string held(const IoBuf& b) {
+  return std::string(b.begin(), b.size());
+}
 
 TEST(BufferPool, AcquireGivesAnEmptyBlock) {
   BufferPool pool(4096);
@@ -68,8 +70,10 @@ TEST(BufferPool, ReleasedBlocksAreRecycled) {
 TEST(BufferPool, KeepsAtMostKeepFreeBlocks) {
   BufferPool pool(256, 2);
   IoBuf bufs[4];
-  for (auto& b : bufs) pool.acquire(b);
-  for (auto& b : bufs) pool.release(b);
+  for (auto& b : bufs)
+    pool.acquire(b);
+  for (auto& b : bufs)
+    pool.release(b);
   EXPECT_EQ(pool.blocks_in_use(), 0u);
   EXPECT_EQ(pool.blocks_free(), 2u);
 }

@@ -39,7 +39,8 @@ std::string flush_all(Outbox& out, int fd, int peer) {
 
 std::string numbered(std::size_t n, char seed) {
   std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + (i * 7 + i / 251) % 23);
+  for (std::size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>(seed + (i * 7 + i / 251) % 23);
   return s;
 }
 
@@ -164,7 +165,8 @@ TEST(Outbox, AddSynthFoldsWhenFull) {
   out.add_synth("<folded>");
   EXPECT_FALSE(out.has_forwarded()) << "forwarded bytes were copied";
   EXPECT_EQ(out.pending_bytes(), 12u + 8u);
-  for (auto& s : srcs) s.assign(s.size(), '#');  // sources may change now
+  for (auto& s : srcs)
+    s.assign(s.size(), '#');  // sources may change now
   // The table has room again.
   std::string more = "+more";
   EXPECT_TRUE(out.add_forward(more.data(), 5));

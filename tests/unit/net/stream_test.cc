@@ -1,11 +1,12 @@
 // Tests for net::Stream reads over a real socket pair: free tail, `readable`, EOF, errors.
+#include "net/stream.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 
 #include "core/buffer.h"
-#include "net/stream.h"
 #include "socket_pair.h"
 
 namespace sluice::net {
@@ -13,7 +14,9 @@ namespace {
 
 using testing::SocketPair;
 
-std::string held(const Stream& s) { return std::string(s.in.begin(), s.in.size()); }
+std::string held(const Stream& s) {
+  return std::string(s.in.begin(), s.in.size());
+}
 
 TEST(StreamRead, AcquiresABlockAndReadsIntoIt) {
   SocketPair sp;

@@ -100,8 +100,10 @@ TEST_F(Budget, MaxDbConnectionsIsExactAcrossPoolsOfOneDatabase) {
   EXPECT_EQ(mgr_->total_servers(), 3);
   mgr_->maintain_global(worker(0));
   EXPECT_EQ(connector_.opens.size(), 3u);
-  for (int i = 0; i < 3; ++i) complete();
-  for (auto* w : w1) mgr_->release(*w->take(), worker(0));
+  for (int i = 0; i < 3; ++i)
+    complete();
+  for (auto* w : w1)
+    mgr_->release(*w->take(), worker(0));
   EXPECT_EQ(p1.idle_count, 3);
   EXPECT_EQ(p2.waiters.size(), 2u);
   check_budget();
@@ -187,7 +189,8 @@ TEST_F(Budget, NoEvictionForMinPoolSize) {
   mgr_->release(*a.take(), worker(0));
   mgr_->release(*b.take(), worker(0));
   Pool& p2 = used_pool("app", "u2");  // below its min_pool_size, no waiters
-  for (int i = 0; i < 3; ++i) mgr_->maintain_global(worker(0));
+  for (int i = 0; i < 3; ++i)
+    mgr_->maintain_global(worker(0));
   EXPECT_EQ(p1.idle_count, 2);
   EXPECT_EQ(p2.servers, 0);
   EXPECT_FALSE(logged("evicted"));
@@ -218,8 +221,7 @@ TEST_F(Budget, MinPoolSizeIsKeptWarmOnlyOnceThePoolHadClients) {
 }
 
 TEST_F(Budget, MinPoolSizeOfAForcedUserDatabaseStartsWithoutClients) {
-  configure("forced = user=svc min_pool_size=2\nplain = min_pool_size=2",
-            "server_check_delay = 0");
+  configure("forced = user=svc min_pool_size=2\nplain = min_pool_size=2", "server_check_delay = 0");
   mgr_->maintain_global(worker(0));
   mgr_->maintain_global(worker(0));
   ASSERT_EQ(connector_.opens.size(), 2u);
@@ -235,7 +237,8 @@ TEST_F(Budget, MinPoolSizeOfAForcedUserDatabaseStartsWithoutClients) {
 TEST_F(Budget, MinPoolSizeRespectsTheDatabaseLimit) {
   configure("app = min_pool_size=3 max_db_connections=2", "server_check_delay = 0");
   Pool& p = used_pool("app", "alice");
-  for (int i = 0; i < 5; ++i) mgr_->maintain_global(worker(0));
+  for (int i = 0; i < 5; ++i)
+    mgr_->maintain_global(worker(0));
   EXPECT_EQ(connector_.count(p), 2);
   check_budget();
 }
@@ -244,7 +247,8 @@ TEST_F(Budget, ReservePoolOpensAfterReservePoolTimeout) {
   configure("app = pool_size=2 reserve_pool_size=1",
             "reserve_pool_timeout = 5\nserver_check_delay = 0");
   Pool& p = used_pool("app", "alice");
-  for (int i = 0; i < 4; ++i) checkout(p, waiter());
+  for (int i = 0; i < 4; ++i)
+    checkout(p, waiter());
   EXPECT_EQ(connector_.count(p), 2);
   mgr_->maintain_global(worker(0));
   EXPECT_EQ(connector_.count(p), 2);
@@ -259,7 +263,8 @@ TEST_F(Budget, ReservePoolOpensAfterReservePoolTimeout) {
   clock_.advance(10 * kSecond);
   mgr_->maintain_global(worker(0));
   EXPECT_EQ(connector_.count(p), 3) << "reserve_pool_size is a limit too";
-  for (int i = 0; i < 3; ++i) complete();
+  for (int i = 0; i < 3; ++i)
+    complete();
   EXPECT_EQ(p.active, 3);
   EXPECT_EQ(p.waiters.size(), 1u);
   check_budget();
@@ -269,7 +274,8 @@ TEST_F(Budget, ReservePoolRespectsTheDatabaseLimit) {
   configure("app = pool_size=2 reserve_pool_size=2 max_db_connections=3",
             "reserve_pool_timeout = 1\nserver_check_delay = 0");
   Pool& p = used_pool("app", "alice");
-  for (int i = 0; i < 5; ++i) checkout(p, waiter());
+  for (int i = 0; i < 5; ++i)
+    checkout(p, waiter());
   clock_.advance(2 * kSecond);
   mgr_->maintain_global(worker(0));
   mgr_->maintain_global(worker(0));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <deque>
@@ -36,7 +37,8 @@ class FakeConnector final : public Connector {
   }
   [[nodiscard]] int count(const Pool& p) const {
     int n = 0;
-    for (const auto& o : opens) n += o.pool == &p ? 1 : 0;
+    for (const auto& o : opens)
+      n += o.pool == &p ? 1 : 0;
     return n;
   }
   std::deque<Open> opens;
@@ -73,11 +75,14 @@ class TestWaiter final : public Waiter {
 class PoolTest : public ::testing::Test {
  protected:
   explicit PoolTest(int workers = 2) : nworkers_(workers) {
-    for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerBase>(i, 4096));
+    for (int i = 0; i < workers; ++i)
+      workers_.push_back(std::make_unique<WorkerBase>(i, 4096));
     std::vector<WorkerBase*> raw;
-    for (auto& w : workers_) raw.push_back(w.get());
+    for (auto& w : workers_)
+      raw.push_back(w.get());
     mgr_ = std::make_unique<PoolManager>(raw, &connector_, &clock_);
-    for (auto& w : workers_) w->pools = mgr_.get();
+    for (auto& w : workers_)
+      w->pools = mgr_.get();
     log_path_ = ::testing::TempDir() + "sluice_pool_test_" + std::to_string(getpid()) + ".log";
     std::remove(log_path_.c_str());
     core::LogOptions lo;
@@ -100,6 +105,7 @@ class PoolTest : public ::testing::Test {
     }
     core::Logger::instance().configure(core::LogOptions{});
     std::remove(log_path_.c_str());
+    for (int fd : peers_) ::close(fd);
   }
 
   // Installs a config built from the three sections.
@@ -110,7 +116,8 @@ class PoolTest : public ::testing::Test {
     auto r = config::parse(text, ::testing::TempDir());
     ASSERT_TRUE(r.ok()) << r.error();
     cfg_ = *r;
-    for (auto& w : workers_) w->set_cfg(cfg_);
+    for (auto& w : workers_)
+      w->set_cfg(cfg_);
     mgr_->apply_config(cfg_);
   }
 
@@ -159,6 +166,12 @@ class PoolTest : public ::testing::Test {
     if (o == nullptr) return nullptr;
     o->done = true;
     auto* s = new ServerConn(*o->pool, *o->worker);
+    // A real socket, so that moving the server between worker loops works as in production.
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0) {
+      s->io.fd = sv[0];
+      peers_.push_back(sv[1]);
+    }
     s->target = o->target;
     s->lifetime = o->target->lifetime;
     s->state = ServerState::Login;
@@ -181,14 +194,16 @@ class PoolTest : public ::testing::Test {
 
   int pending_opens() const {
     int n = 0;
-    for (const auto& o : connector_.opens) n += o.done ? 0 : 1;
+    for (const auto& o : connector_.opens)
+      n += o.done ? 0 : 1;
     return n;
   }
 
   // Runs each worker's loop once without blocking (posted tasks, retired objects).
   void drain_loops() {
     for (int round = 0; round < 2; ++round) {
-      for (auto& w : workers_) w->loop().run_once(0);
+      for (auto& w : workers_)
+        w->loop().run_once(0);
     }
   }
 
@@ -205,7 +220,8 @@ class PoolTest : public ::testing::Test {
         EXPECT_LE(g.servers, g.max_servers) << "db " << g.name;
       }
       int sum = 0;
-      for (const auto& s : mgr_->pool_stats(clock_.now())) sum += s.database == g.name ? s.servers : 0;
+      for (const auto& s : mgr_->pool_stats(clock_.now()))
+        sum += s.database == g.name ? s.servers : 0;
       EXPECT_EQ(g.servers, sum) << "db " << g.name;
     }
     for (const auto& g : mgr_->user_stats()) {
@@ -213,7 +229,8 @@ class PoolTest : public ::testing::Test {
         EXPECT_LE(g.servers, g.max_servers) << "user " << g.name;
       }
       int sum = 0;
-      for (const auto& s : mgr_->pool_stats(clock_.now())) sum += s.user == g.name ? s.servers : 0;
+      for (const auto& s : mgr_->pool_stats(clock_.now()))
+        sum += s.user == g.name ? s.servers : 0;
       EXPECT_EQ(g.servers, sum) << "user " << g.name;
     }
   }
@@ -247,6 +264,7 @@ class PoolTest : public ::testing::Test {
   int nworkers_;
   core::FakeClock clock_;
   FakeConnector connector_;
+  std::vector<int> peers_;  // the other ends of fake servers' sockets
   std::vector<std::unique_ptr<WorkerBase>> workers_;
   std::unique_ptr<PoolManager> mgr_;
   config::ConfigPtr cfg_;

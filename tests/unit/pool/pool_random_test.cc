@@ -78,11 +78,21 @@ class RandomOps : public PoolTest, public ::testing::WithParamInterface<unsigned
         }
         break;
       }
-      case 7: mgr_->maintain_worker(worker(static_cast<int>(rng_() % nworkers_))); break;
-      case 8: mgr_->maintain_global(worker(0)); break;
-      case 9: clock_.advance(static_cast<core::Micros>(rng_() % 4) * kSecond); break;
-      case 10: worker(static_cast<int>(rng_() % nworkers_)).loop().run_once(0); break;
-      case 11: take_delivered(); break;
+      case 7:
+        mgr_->maintain_worker(worker(static_cast<int>(rng_() % nworkers_)));
+        break;
+      case 8:
+        mgr_->maintain_global(worker(0));
+        break;
+      case 9:
+        clock_.advance(static_cast<core::Micros>(rng_() % 4) * kSecond);
+        break;
+      case 10:
+        worker(static_cast<int>(rng_() % nworkers_)).loop().run_once(0);
+        break;
+      case 11:
+        take_delivered();
+        break;
       case 12: {  // an idle server dies (Postgres restarted, network gone)
         std::vector<ServerConn*> idle;
         worker(static_cast<int>(rng_() % nworkers_)).servers.for_each([&](ServerConn& s) {
@@ -146,19 +156,23 @@ TEST_P(RandomOps, BudgetHoldsAndEveryWaiterIsServed) {
 
   // No new clients: connects succeed, clients finish; every waiter must be served or failed.
   for (int round = 0; round < 60; ++round) {
-    while (pending_opens() > 0) complete();
+    while (pending_opens() > 0)
+      complete();
     drain_loops();
     take_delivered();
-    for (const Held& h : held_) mgr_->release(*h.server, worker(h.worker));
+    for (const Held& h : held_)
+      mgr_->release(*h.server, worker(h.worker));
     held_.clear();
     clock_.advance(4 * kSecond);
     mgr_->maintain_global(worker(0));
-    for (int w = 0; w < nworkers_; ++w) mgr_->maintain_worker(worker(w));
+    for (int w = 0; w < nworkers_; ++w)
+      mgr_->maintain_worker(worker(w));
     drain_loops();
     check_limits();
   }
   int stranded = 0;
-  for (auto& w : waiters_) stranded += w.queued ? 1 : 0;
+  for (auto& w : waiters_)
+    stranded += w.queued ? 1 : 0;
   EXPECT_EQ(stranded, 0) << "waiters never served";
   EXPECT_EQ(mgr_->total_waiting(), 0);
   check_budget();

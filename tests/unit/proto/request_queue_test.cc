@@ -10,12 +10,14 @@ namespace {
 
 // Forwards each frontend message type in `types` (one char per message) to the queue.
 void send(RequestQueue& q, std::string_view types) {
-  for (char t : types) ASSERT_TRUE(q.on_frontend(t)) << "message " << t;
+  for (char t : types)
+    ASSERT_TRUE(q.on_frontend(t)) << "message " << t;
 }
 
 // One ReadyForQuery per status byte in `statuses`.
 void rfq(RequestQueue& q, std::string_view statuses) {
-  for (char s : statuses) q.on_ready_for_query(s);
+  for (char s : statuses)
+    q.on_ready_for_query(s);
 }
 
 TEST(RequestQueue, StartsIdle) {
@@ -351,7 +353,6 @@ TEST(RequestQueue, CopyFromStdinExtendedFlushThenCopyDoneAndSync) {
   // so end_copy() then erases the Sync that follows it as "read in COPY mode": the queue says
   // idle while the server still owes that ReadyForQuery, and a Query pipelined behind it would
   // be taken as answered by it (the server could go back to the pool with results in flight).
-  GTEST_SKIP() << "BUG: CopyDone with no ReadyForQuery owed is dropped as stray during COPY IN";
   RequestQueue q;
   send(q, "PBEH");
   q.on_copy_in_response();
@@ -370,7 +371,6 @@ TEST(RequestQueue, CopyFromStdinExtendedFlushThenCopyDoneAndSync) {
 TEST(RequestQueue, CopyFromStdinExtendedNoSyncBeforeCopyDone) {
   // BUG: same as CopyFromStdinExtendedFlushThenCopyDoneAndSync; here the pooler cannot even
   // see copy_in_ when the CopyDone passes, only that an Execute went out since the last Sync.
-  GTEST_SKIP() << "BUG: CopyDone with no ReadyForQuery owed is dropped as stray";
   RequestQueue q;
   send(q, "PBEdcS");
   q.on_copy_in_response();
@@ -388,7 +388,6 @@ TEST(RequestQueue, CopyFailQueuedBehindAnOlderSync) {
   // more, without regard to an Execute since the last Sync that has yet to start the COPY the
   // marker ends. end_copy() then finds no marker and erases the Sync after the CopyFail, which
   // the server answers (it left COPY mode at the CopyFail): the queue owes too little.
-  GTEST_SKIP() << "BUG: trailing CopyFail popped before its COPY started";
   RequestQueue q;
   send(q, "PBES");  // older batch, not answered yet
   send(q, "PBEH");  // COPY FROM STDIN by Execute, then Flush
@@ -418,8 +417,8 @@ TEST(RequestQueue, CopyFromStdinExtendedCopyFail) {
 // COPY in a pipeline behind an earlier batch: only Syncs after the COPY started are ignored.
 TEST(RequestQueue, CopyBehindEarlierBatch) {
   RequestQueue q;
-  send(q, "PBES");   // SELECT
-  send(q, "PBES");   // COPY FROM STDIN
+  send(q, "PBES");  // SELECT
+  send(q, "PBES");  // COPY FROM STDIN
   q.on_command_complete();
   rfq(q, "I");
   q.on_copy_in_response();
@@ -477,7 +476,8 @@ TEST(RequestQueue, ReadyForQueryWithNothingOwedIsHarmless) {
 
 TEST(RequestQueue, ResetForgetsEverything) {
   RequestQueue q;
-  for (int i = 0; i < 40; ++i) send(q, "Q");  // grown onto the heap
+  for (int i = 0; i < 40; ++i)
+    send(q, "Q");  // grown onto the heap
   q.on_copy_in_response();
   send(q, "c");
   rfq(q, "E");
@@ -488,9 +488,11 @@ TEST(RequestQueue, ResetForgetsEverything) {
   EXPECT_EQ(q.tx_status(), 'I');
   EXPECT_FALSE(q.in_copy_in());
   // Still usable, including past the inline capacity again.
-  for (int i = 0; i < 40; ++i) send(q, "S");
+  for (int i = 0; i < 40; ++i)
+    send(q, "S");
   EXPECT_EQ(q.rfq_owed(), 40u);
-  for (int i = 0; i < 40; ++i) rfq(q, "I");
+  for (int i = 0; i < 40; ++i)
+    rfq(q, "I");
   EXPECT_TRUE(q.idle());
 }
 
@@ -520,7 +522,8 @@ TEST(RequestQueue, GrowsPastInlineEntriesInOrder) {
   send(q, "SSSSSSSSSS");
   rfq(q, "IIIIIII");  // head at 7, 3 left
   send(q, "FFQ");
-  for (int i = 0; i < 20; ++i) send(q, "S");
+  for (int i = 0; i < 20; ++i)
+    send(q, "S");
   send(q, "cSSSSS");
   EXPECT_EQ(q.size(), 32u);
   EXPECT_EQ(q.rfq_owed(), 31u);
@@ -545,7 +548,8 @@ TEST(RequestQueue, CopyEndErasesAcrossTheRingWrap) {
   rfq(q, "IIIIIIIIIIII");  // empty, head at 12
   send(q, "S");            // the COPY's own Sync
   q.on_copy_in_response();
-  for (int i = 0; i < 20; ++i) send(q, "S");  // ignored: read in COPY mode
+  for (int i = 0; i < 20; ++i)
+    send(q, "S");  // ignored: read in COPY mode
   send(q, "c");
   send(q, "SSS");
   EXPECT_EQ(q.rfq_owed(), 24u);
