@@ -62,7 +62,7 @@ void error(std::string& out, const char* sqlstate, std::string_view msg) {
 
 std::string version_string() { return std::string("sluice ") + SLUICE_VERSION; }
 
-void Console::handle_query(session::Client& c, std::string_view sql, std::string& out) {
+bool Console::handle_query(session::Client& c, std::string_view sql, std::string& out) {
   // Several statements separated by ';' are run one after another, as PgBouncer does.
   std::size_t start = 0;
   bool any = false;
@@ -78,6 +78,7 @@ void Console::handle_query(session::Client& c, std::string_view sql, std::string
     }
   }
   if (!any) proto::write_empty_query_response(out);
+  return true;
 }
 
 void Console::run_one(session::Client& c, std::string_view stmt, std::string& out) {

@@ -15,7 +15,7 @@ namespace sluice::admin {
 class Console final : public session::AdminHandler {
  public:
   Console(session::Shared& shared, Control& control) : shared_(shared), control_(control) {}
-  void handle_query(session::Client& c, std::string_view sql, std::string& out) override;
+  bool handle_query(session::Client& c, std::string_view sql, std::string& out) override;
   [[nodiscard]] std::string version() const override { return version_string(); }
 
  private:

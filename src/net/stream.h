@@ -62,9 +62,16 @@ struct Stream {
   bool readable = false;   // an edge was seen and the socket may still hold bytes
   bool eof = false;
 
+  // All socket I/O of client and server connections goes through these three, so that a TLS
+  // layer can sit underneath without the callers knowing.
+  //
   // Reads into the free tail of `in` (acquiring a block if needed). Kind::Data with n > 0,
   // WouldBlock, Eof or Error. Clears `readable` when the socket is drained.
   IoResult read(core::BufferPool& pool);
+  // Sends queued output (Outbox::flush on the socket).
+  Outbox::Flush flush(int& err) { return out.flush(fd, err); }
+  // Best effort, outside the queue: a last message before closing (Terminate, a FATAL).
+  void send_now(std::string_view bytes) { (void)send_some(fd, bytes.data(), bytes.size()); }
   // Drops consumed input: after the output that referenced it was sent.
   void consume_scanned() {
     in.lo = scan;

@@ -20,7 +20,10 @@ struct PoolManager::Actions {
 };
 
 Pool::Pool(std::string db, std::string user, int workers)
-    : db_name(std::move(db)), user_name(std::move(user)), idle(static_cast<std::size_t>(workers)) {}
+    : db_name(std::move(db)),
+      user_name(std::move(user)),
+      idle(static_cast<std::size_t>(workers)),
+      counters(std::make_unique<PoolCounters[]>(static_cast<std::size_t>(workers))) {}
 
 PoolManager::PoolManager(std::vector<WorkerBase*> workers, Connector* connector,
                          const core::Clock* clock)

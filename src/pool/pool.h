@@ -20,6 +20,7 @@
 #include "pool/params.h"
 #include "proto/auth/scram.h"
 #include "pool/server_conn.h"
+#include "pool/stats.h"
 #include "pool/worker_base.h"
 
 namespace sluice::pool {
@@ -125,6 +126,17 @@ class Pool {
   // Connect failures hold new attempts back for server_login_retry.
   core::Micros last_connect_failed = 0;
   std::string last_login_error;  // ErrorResponse body of the last login failure
+
+  // Traffic counters, one slot per worker (see stats.h); no lock.
+  std::unique_ptr<PoolCounters[]> counters;
+  [[nodiscard]] PoolCounters& counters_of(const WorkerBase& w) {
+    return counters[static_cast<std::size_t>(w.id())];
+  }
+  [[nodiscard]] PoolTotals totals() const {
+    PoolTotals t;
+    for (std::size_t i = 0; i < idle.size(); ++i) t.add(counters[i]);
+    return t;
+  }
 
   // Monotonic counters for SHOW/metrics (manager lock).
   std::uint64_t total_connects = 0;

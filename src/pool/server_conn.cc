@@ -70,7 +70,7 @@ void ServerConn::on_io(std::uint32_t events) {
 
 bool ServerConn::flush_out() {
   int err = 0;
-  auto r = io.out.flush(io.fd, err);
+  auto r = io.flush(err);
   if (r == net::Outbox::Flush::Error) {
     close("server conn crashed?", false);
     return false;
@@ -89,8 +89,7 @@ void ServerConn::close(std::string_view reason, bool graceful) {
        state == ServerState::Closing || state == ServerState::Active)) {
     std::string t;
     proto::write_terminate(t);
-    auto r = net::send_some(io.fd, t.data(), t.size());
-    (void)r;
+    io.send_now(t);
   }
   worker->pools->server_closed(*this, *worker);
   state = ServerState::Closed;

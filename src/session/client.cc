@@ -87,10 +87,9 @@ void Client::on_io(std::uint32_t events) {
     case ClientState::CancelWait: {
       // Nothing may arrive here but the end of the connection.
       if (!io.readable) break;
-      char b[64];
-      auto r = net::recv_some(io.fd, b, sizeof b);
-      if (r.kind == net::IoResult::Kind::WouldBlock) {
-        io.readable = false;
+      auto r = io.read(worker.buffers());
+      if (r.kind == net::IoResult::Kind::WouldBlock || (r.kind == net::IoResult::Kind::Data && r.n == 0)) {
+        worker.buffers().release_if_empty(io.in);
       } else if (r.kind != net::IoResult::Kind::Data) {
         close("client unexpected eof");
       } else {
@@ -134,7 +133,7 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
     if (io.out.has_forwarded()) io.out.materialize();
     send_error(sqlstate, message.empty() ? reason : message, true);
     int err = 0;
-    (void)io.out.flush(io.fd, err);
+    (void)io.flush(err);
   }
   if (server != nullptr) detach_server_on_close();
   if (state == ClientState::Waiting || state == ClientState::LoginWait) {
@@ -142,6 +141,7 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
   }
   if (pending_assignment_) zombie_ = true;
   if (cancel_outstanding_) zombie_ = true;
+  if (admin_pending_) zombie_ = true;
   if (cancel_key != 0) worker.unregister_cancel_key(cancel_key);
   if (counted_in_groups_) {
     worker.pools->remove_client(db_name, user_name);

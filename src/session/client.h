@@ -66,6 +66,9 @@ class Client final : public net::Pollable,
   void check_timeouts(core::Micros now);
   // SIGTERM drain: closes the client if it is between transactions.
   void drain_if_idle();
+  // The rest of an asynchronous console command's response (see AdminHandler).
+  void finish_admin_query(std::string_view messages);
+
   // A CancelRequest for this client's key arrived (on this client's worker).
   void cancel_request_received();
   // The cancel connection this CancelWait client asked for is done.
@@ -151,6 +154,7 @@ class Client final : public net::Pollable,
   bool zombie_ = false;                // closed, but an assignment is still on its way
   bool server_read_pending_ = false;
   bool server_fatal_ = false;          // the linked backend sent FATAL: it will close
+  bool admin_pending_ = false;         // an asynchronous console command is running
   bool cancel_outstanding_ = false;    // CancelWait: the owner worker will call back
 
   // Effective limits (refreshed on reload via cfg_version_).

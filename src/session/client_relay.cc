@@ -18,7 +18,7 @@ constexpr std::uint32_t kMaxInspectedFrame = 1u << 20;
 
 bool Client::flush_to_client() {
   int err = 0;
-  if (io.out.flush(io.fd, err) == net::Outbox::Flush::Error) {
+  if (io.flush(err) == net::Outbox::Flush::Error) {
     close("client unexpected eof");
     return false;
   }
@@ -27,7 +27,7 @@ bool Client::flush_to_client() {
 
 bool Client::flush_to_server() {
   int err = 0;
-  if (server->io.out.flush(server->io.fd, err) == net::Outbox::Flush::Error) {
+  if (server->io.flush(err) == net::Outbox::Flush::Error) {
     server_failed("server conn crashed?");
     return false;
   }
@@ -131,6 +131,7 @@ Client::Step Client::scan_client_frames() {
       return Step::Stop;
     }
     auto wire = static_cast<std::uint32_t>(h.wire_size());
+    if (admin && admin_pending_) return Step::Stop;
     if (admin) {
       if (h.type == proto::fe::kTerminate) {
         close("client close request");
@@ -180,6 +181,14 @@ Client::Step Client::scan_client_frames() {
       return Step::Stop;
     }
     if (was_idle && request_start == 0) request_start = worker.loop().now();
+    pool::PoolCounters& pc = pool->counters_of(worker);
+    pc.received.add(wire);
+    if (h.type == proto::fe::kParse) {
+      pc.client_parses.add(1);
+      pc.server_parses.add(1);
+    } else if (h.type == proto::fe::kBind) {
+      pc.binds.add(1);
+    }
     io.scan += avail;
     client_fwd_left_ = wire - avail;
   }
@@ -188,6 +197,7 @@ Client::Step Client::scan_client_frames() {
 void Client::request_server(bool login_wait) {
   login = login_wait;
   state = login_wait ? ClientState::LoginWait : ClientState::Waiting;
+  wait_since = worker.loop().now();
   pool::ServerConn* s = worker.pools->checkout(*pool, *this, worker);
   if (s != nullptr) link(*s, false);
 }
@@ -223,6 +233,13 @@ void Client::on_deferred() {
 void Client::link(pool::ServerConn& s, bool resume) {
   server = &s;
   s.user = this;
+  {
+    pool::PoolCounters& pc = pool->counters_of(worker);
+    pc.server_assignments.add(1);
+    if (state == ClientState::Waiting || state == ClientState::LoginWait) {
+      pc.wait_time.add(static_cast<std::uint64_t>(worker.loop().now() - wait_since));
+    }
+  }
   bool was_login = state == ClientState::LoginWait;
   state = ClientState::Active;
   server_fwd_left_ = 0;
@@ -407,6 +424,7 @@ Client::Step Client::scan_server_frames() {
       }
       case proto::be::kErrorResponse: {
         s.requests.on_error_response();
+        pool->counters_of(worker).errors.add(1);
         // FATAL/PANIC: the backend is ending the session; so does this client, after the error.
         auto e = proto::ErrorView::decode(body);
         if (e && (e->severity == "FATAL" || e->severity == "PANIC")) server_fatal_ = true;
@@ -419,19 +437,28 @@ Client::Step Client::scan_server_frames() {
     }
     std::uint32_t avail = std::min(wire, s.io.unscanned());
     if (!io.out.add_forward(s.io.scan_ptr(), avail)) return Step::Blocked;
+    pool->counters_of(worker).sent.add(wire);
     s.io.scan += avail;
     server_fwd_left_ = wire - avail;
   }
 }
 
 void Client::after_request_done(char status) {
-  request_start = 0;
-  idle_since = worker.loop().now();
+  core::Micros now = worker.loop().now();
+  pool::PoolCounters& pc = pool->counters_of(worker);
+  pc.queries.add(1);
+  if (request_start != 0) pc.query_time.add(static_cast<std::uint64_t>(now - request_start));
   if (status == 'I') {
+    // A statement outside a transaction block is a transaction of its own.
+    core::Micros began = xact_start != 0 ? xact_start : request_start;
+    pc.xacts.add(1);
+    if (began != 0) pc.xact_time.add(static_cast<std::uint64_t>(now - began));
     xact_start = 0;
   } else if (xact_start == 0) {
-    xact_start = worker.loop().now();
+    xact_start = request_start != 0 ? request_start : now;
   }
+  request_start = 0;
+  idle_since = now;
 }
 
 void Client::maybe_release() {
@@ -509,10 +536,28 @@ void Client::server_failed(std::string_view reason) {
 void Client::handle_admin_query(std::string_view sql) {
   last_activity = worker.loop().now();
   std::size_t mark = io.out.synth_mark();
-  worker.shared().admin->handle_query(*this, sql, io.out.synth());
+  bool done = worker.shared().admin->handle_query(*this, sql, io.out.synth());
   (void)io.out.commit_synth(mark);
   if (state == ClientState::Closed) return;
+  if (!done) {
+    admin_pending_ = true;  // input waits until finish_admin_query
+    return;
+  }
   send_ready('I');
+}
+
+void Client::finish_admin_query(std::string_view messages) {
+  admin_pending_ = false;
+  if (zombie_) {
+    zombie_ = false;
+    worker.loop().retire(this);
+    return;
+  }
+  if (state == ClientState::Closed) return;
+  io.out.add_synth(messages);
+  send_ready('I');
+  if (!flush_to_client()) return;
+  relay_client();  // commands queued behind this one
 }
 
 }  // namespace sluice::session

@@ -25,8 +25,10 @@ struct ClientListTag;
 class AdminHandler {
  public:
   virtual ~AdminHandler() = default;
-  // Appends the response messages for one simple Query string (without ReadyForQuery).
-  virtual void handle_query(Client& c, std::string_view sql, std::string& out) = 0;
+  // Appends the response messages for one simple Query string (without ReadyForQuery) and
+  // returns true; or returns false and later calls c.finish_admin_query() on c's worker thread
+  // with the messages (for commands that gather from every worker).
+  virtual bool handle_query(Client& c, std::string_view sql, std::string& out) = 0;
   // The version string for SHOW VERSION, ParameterStatus server_version and --version.
   [[nodiscard]] virtual std::string version() const = 0;
 };
