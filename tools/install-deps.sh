@@ -12,8 +12,8 @@ NODE_DIR="$ROOT/tests/integration/node"
 
 PACKAGES=(
   # build
-  cmake g++ clang libasio-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libpg-query-dev pkg-config
+  cmake g++ clang clang-format libasio-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libpg-query-dev libpq-dev nlohmann-json3-dev pkg-config
   # run and test
   postgresql-15 postgresql-contrib pgbouncer python3-pytest python3-psycopg python3-asyncpg
   python3-pytest-timeout socat strace valgrind

@@ -83,6 +83,14 @@ else
   step "deps" bash tools/install-deps.sh || failed=$((failed + 1))
 fi
 
+# -- 1b. formatting (clang-format with the repo's .clang-format; no changes made) -------------
+if command -v clang-format >/dev/null; then
+  step "format" bash -c 'find src tests \( -name "*.cc" -o -name "*.h" \) -print0 |
+    xargs -0 clang-format --dry-run --Werror' || failed=$((failed + 1))
+else
+  skip_step "format" "no clang-format"
+fi
+
 # -- 2. build + unit tests ------------------------------------------------------------------
 if step "build" build build; then
   step "unit tests" unit build

@@ -19,9 +19,11 @@ class ResultSet {
   void write(std::string& out, std::string_view tag) const {
     std::vector<proto::Column> c;
     c.reserve(cols_.size());
-    for (const auto& col : cols_) c.push_back({col.name, static_cast<std::uint32_t>(col.type)});
+    for (const auto& col : cols_)
+      c.push_back({col.name, static_cast<std::uint32_t>(col.type)});
     proto::write_row_description(out, c);
-    for (const auto& r : rows_) proto::write_data_row(out, r);
+    for (const auto& r : rows_)
+      proto::write_data_row(out, r);
     proto::write_command_complete(out, tag);
   }
 

@@ -11,10 +11,12 @@
 #include <fstream>
 #include <thread>
 
+#include "admin/metrics.h"
 #include "core/log.h"
 #include "net/socket.h"
 #include "pool/params.h"
 #include "proto/auth/scram.h"
+#include "session/tls_setup.h"
 
 namespace sluice::app {
 
@@ -27,11 +29,9 @@ config::ConfigPtr App::config() const {
   return cfg_;
 }
 
+// The console reads config() to answer SHOW: it changes last, once pools and workers have the
+// new config, so that what the console shows is what a new client gets.
 void App::install(config::ConfigPtr cfg) {
-  {
-    std::lock_guard<std::mutex> g(cfg_mu_);
-    cfg_ = cfg;
-  }
   const auto& st = cfg->settings;
   core::LogOptions lo;
   lo.path = st.logfile;
@@ -40,8 +40,11 @@ void App::install(config::ConfigPtr cfg) {
   lo.json = st.log_json;
   core::Logger::instance().configure(lo);
   pool::ParamRegistry::instance().configure(st.track_extra_parameters);
+  session::install_tls(*cfg);  // new handshakes use the new certificates; open ones keep theirs
   if (pools_) pools_->apply_config(cfg);
   shared_.publish_config(cfg);
+  std::lock_guard<std::mutex> g(cfg_mu_);
+  cfg_ = std::move(cfg);
 }
 
 std::string App::reload() {
@@ -60,7 +63,8 @@ std::string App::reload() {
     core::log(core::LogLevel::Warning,
               "listen_addr, listen_port, unix_socket_dir and workers need a restart to change");
   }
-  for (const auto& w : r.value()->warnings) core::log(core::LogLevel::Warning, "{}", w);
+  for (const auto& w : r.value()->warnings)
+    core::log(core::LogLevel::Warning, "{}", w);
   install(r.value());
   core::log(core::LogLevel::Log, "configuration reloaded");
   return {};
@@ -75,7 +79,21 @@ std::string App::set_setting(std::string_view name, std::string_view value) {
 }
 
 void App::shutdown(Shutdown how) {
-  shutdown_request_.store(how == Shutdown::Immediate ? 1 : 2);
+  // A waiting shutdown takes effect before the console answers: the next transaction of any
+  // client already sees it.
+  if (how == Shutdown::WaitForServers) {
+    begin_shutdown(session::ShutdownMode::WaitForServers);
+  } else if (how == Shutdown::WaitForClients) {
+    begin_shutdown(session::ShutdownMode::WaitForClients);
+  }
+  shutdown_request_.store(1 + static_cast<int>(how));
+}
+
+void App::begin_shutdown(session::ShutdownMode mode) {
+  auto none = session::ShutdownMode::None;
+  if (!shared_.shutdown.compare_exchange_strong(none, mode)) return;
+  stop_tcp_listening();
+  if (mode == session::ShutdownMode::WaitForServers) pools_->pause({}, nullptr);
 }
 
 bool App::write_pidfile() {
@@ -123,7 +141,7 @@ bool App::open_listeners() {
       }
       for (int fd : r.value()) {
         workers_[static_cast<std::size_t>(i)]->add_listener(fd, false, false);
-        listen_fds_.push_back(fd);
+        tcp_fds_.push_back(fd);
       }
     }
   }
@@ -135,7 +153,8 @@ bool App::open_listeners() {
       unix_path_.clear();
       return false;
     }
-    for (auto& w : workers_) w->add_listener(r.value(), true, n > 1);
+    for (auto& w : workers_)
+      w->add_listener(r.value(), true, n > 1);
     listen_fds_.push_back(r.value());
   }
   return true;
@@ -149,10 +168,12 @@ bool App::setup() {
     return false;
   }
   install(r.value());
-  for (const auto& w : r.value()->warnings) core::log(core::LogLevel::Warning, "{}", w);
+  for (const auto& w : r.value()->warnings)
+    core::log(core::LogLevel::Warning, "{}", w);
   const auto& st = r.value()->settings;
   pidfile_ = st.pidfile;
-  int nworkers = st.workers > 0 ? st.workers : static_cast<int>(std::thread::hardware_concurrency());
+  int nworkers =
+      st.workers > 0 ? st.workers : static_cast<int>(std::thread::hardware_concurrency());
   if (nworkers < 1) nworkers = 1;
   if (nworkers > 255) nworkers = 255;  // the worker id travels in a byte of the cancel key
   shared_.uid = getuid();
@@ -178,15 +199,8 @@ bool App::setup() {
   return true;
 }
 
-void App::stop_accepting() {
-  shared_.accepting.store(false);
-  for (auto& w : workers_) {
-    Worker* wp = w.get();
-    wp->loop().post([wp] { wp->stop_listening(); });
-  }
-}
-
 void App::stop_all() {
+  if (http_) http_->stop();
   shared_.accepting.store(false);
   for (auto& w : workers_) {
     Worker* wp = w.get();
@@ -196,49 +210,150 @@ void App::stop_all() {
     });
     wp->loop().stop();
   }
-  for (auto& w : workers_) w->join();
-  for (int fd : listen_fds_) ::close(fd);
+  for (auto& w : workers_)
+    w->join();
+  for (int fd : listen_fds_)
+    ::close(fd);
   listen_fds_.clear();
+  if (!tcp_stopped_.exchange(true)) {
+    for (int fd : tcp_fds_)
+      ::close(fd);
+  }
+  tcp_fds_.clear();
 }
 
+void App::stop_tcp_listening() {
+  if (tcp_stopped_.exchange(true)) return;  // each worker closes its own TCP sockets
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    wp->loop().post([wp] { wp->stop_listening(true); });
+  }
+}
+
+void App::on_worker0(std::function<void(pool::WorkerBase&)> fn) {
+  Worker* w = workers_.front().get();
+  w->loop().post([w, f = std::move(fn)] { f(*w); });
+}
+
+// Signals as PgBouncer (1.23+) reads them: SIGINT = SHUTDOWN WAIT_FOR_SERVERS, SIGTERM =
+// SHUTDOWN WAIT_FOR_CLIENTS, either one again or SIGQUIT = now; SIGHUP reload; SIGUSR1 PAUSE,
+// SIGUSR2 RESUME. A waiting shutdown stops the TCP listeners (the unix socket stays for the
+// console) and ends when no server is busy, or no client is left.
 void App::signal_loop() {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
-  bool draining = false;
+  for (int s : {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2})
+    sigaddset(&set, s);
+  using Mode = session::ShutdownMode;
   for (;;) {
     timespec ts{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&set, nullptr, &ts);
     int req = shutdown_request_.exchange(0);
-    if (sig == SIGINT || sig == SIGQUIT || req == 1) {
-      core::log(core::LogLevel::Log, "got {}, shutting down",
-                sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SHUTDOWN");
+    Mode mode = shared_.shutdown.load();
+    if (sig == SIGQUIT || req == 1 + static_cast<int>(Shutdown::Immediate)) {
+      core::log(core::LogLevel::Log, "got {}, fast exit", sig == SIGQUIT ? "SIGQUIT" : "SHUTDOWN");
       return;
     }
-    if ((sig == SIGTERM || req == 2) && !draining) {
-      core::log(core::LogLevel::Log, "got {}, waiting for transactions to finish",
-                sig == SIGTERM ? "SIGTERM" : "SHUTDOWN WAIT");
-      draining = true;
-      stop_accepting();
-      shared_.draining.store(true);
+    if ((sig == SIGINT || sig == SIGTERM) && mode != Mode::None) {
+      core::log(core::LogLevel::Log, "got {} while shutting down, fast exit",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+      return;
+    }
+    Mode want = Mode::None;
+    if (sig == SIGINT || req == 1 + static_cast<int>(Shutdown::WaitForServers)) {
+      want = Mode::WaitForServers;
+    } else if (sig == SIGTERM || req == 1 + static_cast<int>(Shutdown::WaitForClients)) {
+      want = Mode::WaitForClients;
+    }
+    if (want != Mode::None && mode == Mode::None) {
+      if (sig == SIGINT) {
+        core::log(core::LogLevel::Log,
+                  "got SIGINT, shutting down, waiting for all servers connections to be released");
+      } else if (sig == SIGTERM) {
+        core::log(core::LogLevel::Log,
+                  "got SIGTERM, shutting down, waiting for all clients disconnect");
+      }
+      begin_shutdown(want);
+      mode = shared_.shutdown.load();
     }
     if (sig == SIGHUP) {
       core::log(core::LogLevel::Log, "got SIGHUP, reloading config");
       core::Logger::instance().reopen();
       (void)reload();
     }
-    if (draining && shared_.clients.load() == 0) {
-      core::log(core::LogLevel::Log, "all clients gone, exiting");
+    if (sig == SIGUSR1) {
+      if (pools_->paused({}) || pools_->suspended()) {
+        core::log(core::LogLevel::Log, "got SIGUSR1, but already paused/suspended");
+      } else {
+        core::log(core::LogLevel::Log, "got SIGUSR1, pausing all activity");
+        on_worker0([this](pool::WorkerBase& w) { pools_->pause({}, &w); });
+      }
+    }
+    if (sig == SIGUSR2) {
+      if (mode != Mode::None) {
+        core::log(core::LogLevel::Log, "got SIGUSR2 while shutting down, ignoring");
+      } else if (!pools_->paused({}) && !pools_->suspended()) {
+        core::log(core::LogLevel::Log, "got SIGUSR2, but not paused/suspended");
+      } else {
+        core::log(core::LogLevel::Log, "got SIGUSR2, continuing");
+        on_worker0([this](pool::WorkerBase& w) { (void)pools_->resume({}, w); });
+      }
+    }
+    if (console_) console_->stats_tick(core::monotonic_now());
+    if (mode == Mode::WaitForServers && pools_->busy_servers({}) == 0) {
+      core::log(core::LogLevel::Log, "server connections dropped, exiting");
+      return;
+    }
+    if (mode == Mode::WaitForClients && shared_.clients.load() == 0) {
+      core::log(core::LogLevel::Log, "client connections dropped, exiting");
       return;
     }
   }
+}
+
+bool App::start_http() {
+  const auto& st = config()->settings;
+  if (st.metrics_listen_addr.empty()) return true;
+  health_ = std::make_unique<admin::Health>(shared_, [this] { return config(); });
+  http_ = std::make_unique<admin::HttpServer>(
+      [this](std::string_view path) { return http_answer(path); });
+  std::string err = http_->start(st.metrics_listen_addr, st.metrics_listen_port, st.listen_backlog);
+  if (!err.empty()) {
+    core::log(core::LogLevel::Fatal, "cannot listen for metrics on {}:{}: {}",
+              st.metrics_listen_addr, st.metrics_listen_port, err);
+    http_.reset();
+    return false;
+  }
+  core::log(core::LogLevel::Log, "metrics and health on http://{}:{}/metrics, /healthz, /readyz",
+            st.metrics_listen_addr, st.metrics_listen_port);
+  return true;
+}
+
+admin::HttpResponse App::http_answer(std::string_view path) {
+  if (path == "/metrics") {
+    admin::MetricsInput in;
+    in.pools = pools_->pool_snapshots(core::monotonic_now());
+    in.client_connections = shared_.clients.load();
+    in.server_connections = pools_->total_servers();
+    in.paused = pools_->paused({}) || pools_->suspended();
+    return {200, "text/plain; version=0.0.4; charset=utf-8", admin::render_metrics(in)};
+  }
+  if (path == "/healthz" || path == "/readyz") {
+    auto a = path == "/healthz" ? health_->live() : health_->ready();
+    return {a.ok ? 200 : 503, "text/plain; charset=utf-8", a.text};
+  }
+  if (path == "/") {
+    return {200, "text/plain; charset=utf-8", "sluice: /metrics /healthz /readyz\n"};
+  }
+  return {404, "text/plain; charset=utf-8", "not found\n"};
 }
 
 int App::run() {
   // Signals go to the main thread only (sigtimedwait); workers never see them.
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
+  for (int s : {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2})
+    sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -259,10 +374,15 @@ int App::run() {
   }
   const auto& st = config()->settings;
   core::log(core::LogLevel::Log, "{} starting: {} worker(s), listening on {}:{}{}",
-            admin::version_string(), workers_.size(),
-            st.listen_addr.empty() ? "-" : st.listen_addr, st.listen_port,
-            unix_path_.empty() ? "" : " and " + unix_path_);
-  for (auto& w : workers_) w->start();
+            admin::version_string(), workers_.size(), st.listen_addr.empty() ? "-" : st.listen_addr,
+            st.listen_port, unix_path_.empty() ? "" : " and " + unix_path_);
+  for (auto& w : workers_)
+    w->start();
+  if (!start_http()) {
+    stop_all();
+    cleanup_files();
+    return 1;
+  }
   signal_loop();
   stop_all();
   cleanup_files();

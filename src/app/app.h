@@ -9,6 +9,8 @@
 
 #include "admin/console.h"
 #include "admin/control.h"
+#include "admin/health.h"
+#include "admin/http_server.h"
 #include "app/worker.h"
 #include "pool/pool.h"
 
@@ -40,7 +42,12 @@ class App final : public admin::Control {
   bool open_listeners();
   void install(config::ConfigPtr cfg);
   void signal_loop();
-  void stop_accepting();
+  void stop_tcp_listening();
+  void begin_shutdown(session::ShutdownMode mode);
+  bool start_http();
+  [[nodiscard]] admin::HttpResponse http_answer(std::string_view path);
+  // SIGUSR1 / SIGUSR2 and the waiting shutdowns act on the pools from worker 0's thread.
+  void on_worker0(std::function<void(pool::WorkerBase&)> fn);
   void stop_all();
   bool write_pidfile();
   void cleanup_files();
@@ -53,10 +60,15 @@ class App final : public admin::Control {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<pool::PoolManager> pools_;
   std::unique_ptr<admin::Console> console_;
-  std::vector<int> listen_fds_;
+  std::vector<int> listen_fds_;  // closed at exit
+  std::vector<int> tcp_fds_;     // closed by their workers when a waiting shutdown begins
+  std::atomic<bool> tcp_stopped_{false};
   std::string unix_path_;
   std::string pidfile_;
-  std::atomic<int> shutdown_request_{0};  // 0 none, 1 immediate, 2 graceful
+  // 0 none, else 1 + admin::Control::Shutdown (console SHUTDOWN).
+  std::atomic<int> shutdown_request_{0};
+  std::unique_ptr<admin::Health> health_;
+  std::unique_ptr<admin::HttpServer> http_;
 };
 
 }  // namespace sluice::app

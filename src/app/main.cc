@@ -6,6 +6,7 @@
 
 #include "admin/console.h"
 #include "app/app.h"
+#include "app/budget.h"
 #include "config/config.h"
 
 namespace {
@@ -15,7 +16,8 @@ void usage(FILE* f) {
                "sluice is a PostgreSQL connection pooler.\n\n"
                "Usage:\n"
                "  sluice [OPTION]... CONFIG_FILE\n"
-               "  sluice check CONFIG_FILE\n\n"
+               "  sluice check CONFIG_FILE\n"
+               "  sluice budget [OPTION]... CONFIG_FILE|CONNINFO  (see sluice budget --help)\n\n"
                "Options:\n"
                "  -d, --daemon     run in the background (without it, in the foreground)\n"
                "  -q, --quiet      run quietly (no log lines on stderr)\n"
@@ -24,27 +26,15 @@ void usage(FILE* f) {
                "  -h, --help       show this help, then exit\n");
 }
 
-int check(const char* path) {
-  auto r = sluice::config::load(path);
-  if (!r) {
-    std::fprintf(stderr, "%s\n", r.error().c_str());
-    return 1;
-  }
-  for (const auto& w : r.value()->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  std::printf("%s: configuration is valid\n", path);
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   sluice::app::Options opts;
   if (argc >= 2 && std::string_view(argv[1]) == "check") {
-    if (argc != 3) {
-      usage(stderr);
-      return 2;
-    }
-    return check(argv[2]);
+    return sluice::app::check_main(argc - 1, argv + 1);
+  }
+  if (argc >= 2 && std::string_view(argv[1]) == "budget") {
+    return sluice::app::budget_main(argc - 1, argv + 1);
   }
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];

@@ -44,16 +44,24 @@ void Worker::add_listener(int fd, bool unix_socket, bool shared_fd) {
   listeners_.push_back(std::move(l));
 }
 
-void Worker::stop_listening() {
+void Listener::close_fd() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void Worker::stop_listening(bool tcp_only) {
   for (auto& l : listeners_) {
+    if (l->stopped || (tcp_only && l->unix_socket())) continue;
     if (!l->paused) loop().remove(l->fd());
     l->paused = true;
+    l->stopped = true;
+    if (tcp_only) l->close_fd();
   }
 }
 
 void Worker::on_tick() {
   for (auto& l : listeners_) {
-    if (l->paused && shared().accepting.load()) {
+    if (l->paused && !l->stopped && shared().accepting.load()) {
       l->paused = false;
       if (!loop().add(l->fd(), l.get(), EPOLLIN)) l->paused = true;
     }

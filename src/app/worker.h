@@ -17,7 +17,10 @@ class Listener final : public net::Pollable {
   Listener(Worker& w, int fd, bool unix_socket) : w_(w), fd_(fd), unix_(unix_socket) {}
   void on_io(std::uint32_t events) override;
   [[nodiscard]] int fd() const { return fd_; }
-  bool paused = false;  // out of file descriptors: retried on the next tick
+  [[nodiscard]] bool unix_socket() const { return unix_; }
+  bool paused = false;   // out of file descriptors: retried on the next tick
+  bool stopped = false;  // shutting down: never registered again
+  void close_fd();       // a TCP socket owned by this worker (one per worker, SO_REUSEPORT)
 
  private:
   Worker& w_;
@@ -33,8 +36,10 @@ class Worker final : public session::SessionWorker {
 
   // Registers listening sockets (before start()).
   void add_listener(int fd, bool unix_socket, bool shared_fd);
-  // Stops accepting: deregisters listeners (on the worker's thread).
-  void stop_listening();
+  // Stops accepting: deregisters listeners (on the worker's thread). `tcp_only`: the unix
+  // socket stays (the console is still reachable while shutting down) and this worker's TCP
+  // sockets are closed, so that new connections are refused rather than left in the backlog.
+  void stop_listening(bool tcp_only = false);
 
   void start();
   void join();

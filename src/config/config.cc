@@ -8,6 +8,7 @@
 
 #include "config/auth_file.h"
 #include "config/entries.h"
+#include "config/hba.h"
 #include "config/ini.h"
 #include "config/settings.h"
 #include "config/values.h"
@@ -32,6 +33,15 @@ constexpr std::array<std::pair<AuthType, std::string_view>, 9> kAuthTypes = {{
     {AuthType::Hba, "hba"},
     {AuthType::Pam, "pam"},
     {AuthType::Ldap, "ldap"},
+}};
+
+constexpr std::array<std::pair<SslMode, std::string_view>, 6> kSslModes = {{
+    {SslMode::Disable, "disable"},
+    {SslMode::Allow, "allow"},
+    {SslMode::Prefer, "prefer"},
+    {SslMode::Require, "require"},
+    {SslMode::VerifyCa, "verify-ca"},
+    {SslMode::VerifyFull, "verify-full"},
 }};
 
 enum class Section : std::uint8_t { None, Main, Databases, Users, Peers, Unknown };
@@ -155,6 +165,73 @@ core::Result<std::monostate> load_auth_file(Config& cfg) {
   return std::monostate{};
 }
 
+// A relative path names a file next to the config file; PgBouncer reads it relative to its
+// working directory, so that is tried when the first does not exist.
+std::string resolve_path(const Config& cfg, const std::string& file) {
+  std::filesystem::path path(file);
+  if (!path.is_relative()) return path.string();
+  std::filesystem::path near = std::filesystem::path(cfg.base_dir) / path;
+  std::error_code ec;
+  if (std::filesystem::exists(near, ec) || !std::filesystem::exists(path, ec)) return near.string();
+  return path.string();
+}
+
+// Reads auth_hba_file and auth_ident_file. Problems are warnings: an unreadable or malformed
+// HBA file refuses every login (fail closed) instead of stopping a reload.
+void load_hba_files(Config& cfg) {
+  const Settings& s = cfg.settings;
+  cfg.hba.reset();
+  cfg.ident.reset();
+  if (!s.auth_ident_file.empty()) {
+    std::string path = resolve_path(cfg, s.auth_ident_file);
+    auto text = read_text_file(path);
+    if (!text.ok()) {
+      add_warning(cfg, "auth_ident_file: " + text.error());
+    } else {
+      std::vector<std::string> problems;
+      cfg.ident = std::make_shared<const IdentMap>(IdentMap::parse(*text, problems));
+      for (auto& p : problems)
+        add_warning(cfg, path + ": " + p);
+    }
+  }
+  if (s.auth_hba_file.empty()) {
+    if (s.auth_type == AuthType::Hba) {
+      add_warning(cfg, "auth_type hba without auth_hba_file: every login is refused");
+    }
+    return;
+  }
+  std::string path = resolve_path(cfg, s.auth_hba_file);
+  auto text = read_text_file(path);
+  if (!text.ok()) {
+    cfg.hba = std::make_shared<const HbaRules>(
+        HbaRules::refuse_all("auth_hba_file: " + text.error() + ": every login is refused"));
+  } else {
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    auto load_list = [&dir](std::string_view name) -> core::Result<std::string> {
+      std::filesystem::path p{std::string(name)};
+      if (p.is_relative()) p = std::filesystem::path(dir) / p;
+      return read_text_file(p.string());
+    };
+    cfg.hba = std::make_shared<const HbaRules>(HbaRules::parse(*text, path, load_list));
+  }
+  if (s.auth_type == AuthType::Hba) {
+    for (const auto& p : cfg.hba->problems())
+      add_warning(cfg, p);
+  }
+}
+
+bool is_reserved_db(std::string_view name) {
+  return name == "pgbouncer" || name == "sluice";
+}
+
+core::Result<std::monostate> check_auth_settings(const Config& cfg) {
+  if (is_reserved_db(cfg.settings.auth_dbname)) {
+    return core::Error{"cannot use the reserved \"" + cfg.settings.auth_dbname +
+                       "\" database as an auth_dbname"};
+  }
+  return std::monostate{};
+}
+
 core::Result<std::shared_ptr<Config>> finish(std::shared_ptr<Config> cfg,
                                              const std::vector<IniItem>& items,
                                              const std::string& top) {
@@ -162,6 +239,9 @@ core::Result<std::shared_ptr<Config>> finish(std::shared_ptr<Config> cfg,
   if (!built.ok()) return core::Error{built.error()};
   auto auth = load_auth_file(*cfg);
   if (!auth.ok()) return core::Error{auth.error()};
+  auto checked = check_auth_settings(*cfg);
+  if (!checked.ok()) return core::Error{checked.error()};
+  load_hba_files(*cfg);
   return cfg;
 }
 
@@ -204,6 +284,20 @@ std::string_view to_string(AuthType t) {
 std::optional<AuthType> parse_auth_type(std::string_view s) {
   for (const auto& [type, name] : kAuthTypes) {
     if (iequals(s, name)) return type;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(SslMode m) {
+  for (const auto& [mode, name] : kSslModes) {
+    if (mode == m) return name;
+  }
+  return "unknown";
+}
+
+std::optional<SslMode> parse_ssl_mode(std::string_view s) {
+  for (const auto& [mode, name] : kSslModes) {
+    if (iequals(s, name)) return mode;
   }
   return std::nullopt;
 }
@@ -269,6 +363,11 @@ core::Result<ConfigPtr> with_setting(const Config& base, std::string_view name,
   if (key == "auth_file" || key == "auth_type") {
     auto auth = load_auth_file(*cfg);
     if (!auth.ok()) return core::Error{auth.error()};
+  }
+  auto checked = check_auth_settings(*cfg);
+  if (!checked.ok()) return core::Error{checked.error()};
+  if (key == "auth_hba_file" || key == "auth_ident_file" || key == "auth_type") {
+    load_hba_files(*cfg);
   }
   return ConfigPtr(std::move(cfg));
 }

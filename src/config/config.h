@@ -24,6 +24,14 @@ enum class AuthType : std::uint8_t { Trust, Any, Plain, Md5, ScramSha256, Cert, 
 [[nodiscard]] std::string_view to_string(AuthType t);
 [[nodiscard]] std::optional<AuthType> parse_auth_type(std::string_view s);
 
+// client_tls_sslmode / server_tls_sslmode, weakest first.
+enum class SslMode : std::uint8_t { Disable, Allow, Prefer, Require, VerifyCa, VerifyFull };
+[[nodiscard]] std::string_view to_string(SslMode m);
+[[nodiscard]] std::optional<SslMode> parse_ssl_mode(std::string_view s);
+
+class HbaRules;  // config/hba.h
+class IdentMap;
+
 // One line of the auth file: "user" "secret". The secret is plaintext, "md5<32 hex>" or a
 // SCRAM-SHA-256 verifier ("SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>").
 struct AuthEntry {
@@ -88,8 +96,11 @@ struct Settings {
   std::string auth_file;
   std::string auth_hba_file;
   std::string auth_user;
-  std::string auth_query = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1";
+  std::string auth_query =
+      "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END "
+      "FROM pg_authid WHERE rolname=$1 AND rolcanlogin";
   std::string auth_dbname;
+  std::string auth_ident_file;
   std::vector<std::string> admin_users;
   std::vector<std::string> stats_users;
 
@@ -105,6 +116,12 @@ struct Settings {
   int max_db_client_connections = 0;
   int max_user_client_connections = 0;
   int max_prepared_statements = 200;
+
+  // Session state in transaction and statement mode (ours; issue 3). Off: no statement
+  // classification, no settings read-back, no pins (PgBouncer's behaviour).
+  bool track_session_state = true;
+  int max_pinned_servers = 0;                                       // per pool; 0 = pool_size
+  core::Micros pinned_idle_timeout = 600 * core::kMicrosPerSecond;  // 0 = never
 
   // server connections
   std::string server_reset_query = "DISCARD ALL";
@@ -133,6 +150,24 @@ struct Settings {
   std::uint32_t max_packet_size = 2147483647u;
   std::uint32_t pkt_buf = 4096;
 
+  // TLS toward clients
+  SslMode client_tls_sslmode = SslMode::Disable;
+  std::string client_tls_key_file;
+  std::string client_tls_cert_file;
+  std::string client_tls_ca_file;
+  std::string client_tls_protocols = "secure";
+  std::string client_tls_ciphers = "default";
+  std::string client_tls13_ciphers;
+
+  // TLS toward servers (over TCP; unix sockets never use TLS)
+  SslMode server_tls_sslmode = SslMode::Prefer;
+  std::string server_tls_ca_file;
+  std::string server_tls_key_file;
+  std::string server_tls_cert_file;
+  std::string server_tls_protocols = "secure";
+  std::string server_tls_ciphers = "default";
+  std::string server_tls13_ciphers;
+
   // TCP
   bool tcp_keepalive = true;
   int tcp_keepcnt = 0;
@@ -151,6 +186,11 @@ struct Settings {
   bool log_stats = true;
   core::Micros stats_period = 60 * core::kMicrosPerSecond;
   bool log_json = false;  // our own: one JSON object per log line
+
+  // operations (ours; issue 5)
+  std::string metrics_listen_addr;  // /metrics, /healthz, /readyz over HTTP; empty = off
+  int metrics_listen_port = 9127;
+  core::Micros switchover_timeout = 30 * core::kMicrosPerSecond;  // SWITCHOVER gives up after
   std::string application_name_add_host_unused;
 };
 
@@ -160,7 +200,10 @@ struct Config {
   std::vector<DatabaseConfig> databases;  // file order; "*" included if present
   std::vector<UserConfig> users;
   std::vector<AuthEntry> auth_entries;  // from auth_file
-  std::vector<std::string> warnings;    // unsupported settings named, unknown keys
+  // auth_hba_file and auth_ident_file, parsed (config/hba.h); null when not set.
+  std::shared_ptr<const HbaRules> hba;
+  std::shared_ptr<const IdentMap> ident;
+  std::vector<std::string> warnings;  // unsupported settings named, unknown keys
   // [pgbouncer] settings sluice accepts but does not act on yet (config/unsupported.h), as
   // written; SHOW CONFIG lists them.
   std::map<std::string, std::string, std::less<>> unsupported_values;

@@ -14,10 +14,10 @@ namespace sluice::config {
 
 namespace {
 
-using Field =
-    std::variant<int Settings::*, std::uint32_t Settings::*, bool Settings::*,
-                 core::Micros Settings::*, std::string Settings::*,
-                 std::vector<std::string> Settings::*, PoolMode Settings::*, AuthType Settings::*>;
+using Field = std::variant<int Settings::*, std::uint32_t Settings::*, bool Settings::*,
+                           core::Micros Settings::*, std::string Settings::*,
+                           std::vector<std::string> Settings::*, PoolMode Settings::*,
+                           AuthType Settings::*, SslMode Settings::*>;
 
 enum class Format : std::uint8_t { Plain, Octal, AddressList };
 
@@ -40,12 +40,20 @@ const std::array kSettings = {
     SettingDef{"auth_dbname", &Settings::auth_dbname},
     SettingDef{"auth_file", &Settings::auth_file},
     SettingDef{"auth_hba_file", &Settings::auth_hba_file},
+    SettingDef{"auth_ident_file", &Settings::auth_ident_file},
     SettingDef{"auth_query", &Settings::auth_query},
     SettingDef{"auth_type", &Settings::auth_type},
     SettingDef{"auth_user", &Settings::auth_user},
     SettingDef{"cancel_wait_timeout", &Settings::cancel_wait_timeout, true, 0, kTimeMax},
     SettingDef{"client_idle_timeout", &Settings::client_idle_timeout, true, 0, kTimeMax},
     SettingDef{"client_login_timeout", &Settings::client_login_timeout, true, 0, kTimeMax},
+    SettingDef{"client_tls13_ciphers", &Settings::client_tls13_ciphers},
+    SettingDef{"client_tls_ca_file", &Settings::client_tls_ca_file},
+    SettingDef{"client_tls_cert_file", &Settings::client_tls_cert_file},
+    SettingDef{"client_tls_ciphers", &Settings::client_tls_ciphers},
+    SettingDef{"client_tls_key_file", &Settings::client_tls_key_file},
+    SettingDef{"client_tls_protocols", &Settings::client_tls_protocols},
+    SettingDef{"client_tls_sslmode", &Settings::client_tls_sslmode},
     SettingDef{"default_pool_size", &Settings::default_pool_size},
     SettingDef{"idle_transaction_timeout", &Settings::idle_transaction_timeout, true, 0, kTimeMax},
     SettingDef{"ignore_startup_parameters", &Settings::ignore_startup_parameters},
@@ -62,11 +70,16 @@ const std::array kSettings = {
     SettingDef{"max_db_client_connections", &Settings::max_db_client_connections},
     SettingDef{"max_db_connections", &Settings::max_db_connections},
     SettingDef{"max_packet_size", &Settings::max_packet_size, true, 1, kUint32Max},
+    SettingDef{"max_pinned_servers", &Settings::max_pinned_servers},
     SettingDef{"max_prepared_statements", &Settings::max_prepared_statements},
     SettingDef{"max_user_client_connections", &Settings::max_user_client_connections},
     SettingDef{"max_user_connections", &Settings::max_user_connections},
+    SettingDef{"metrics_listen_addr", &Settings::metrics_listen_addr, kFixed, 0, 0,
+               Format::AddressList},
+    SettingDef{"metrics_listen_port", &Settings::metrics_listen_port, kFixed, 0, 65535},
     SettingDef{"min_pool_size", &Settings::min_pool_size},
     SettingDef{"pidfile", &Settings::pidfile, kFixed},
+    SettingDef{"pinned_idle_timeout", &Settings::pinned_idle_timeout, true, 0, kTimeMax},
     SettingDef{"pkt_buf", &Settings::pkt_buf, kFixed, 512, kUint32Max},
     SettingDef{"pool_mode", &Settings::pool_mode},
     SettingDef{"query_timeout", &Settings::query_timeout, true, 0, kTimeMax},
@@ -82,9 +95,17 @@ const std::array kSettings = {
     SettingDef{"server_reset_query", &Settings::server_reset_query},
     SettingDef{"server_reset_query_always", &Settings::server_reset_query_always},
     SettingDef{"server_round_robin", &Settings::server_round_robin},
+    SettingDef{"server_tls13_ciphers", &Settings::server_tls13_ciphers},
+    SettingDef{"server_tls_ca_file", &Settings::server_tls_ca_file},
+    SettingDef{"server_tls_cert_file", &Settings::server_tls_cert_file},
+    SettingDef{"server_tls_ciphers", &Settings::server_tls_ciphers},
+    SettingDef{"server_tls_key_file", &Settings::server_tls_key_file},
+    SettingDef{"server_tls_protocols", &Settings::server_tls_protocols},
+    SettingDef{"server_tls_sslmode", &Settings::server_tls_sslmode},
     SettingDef{"so_reuseport", &Settings::so_reuseport, kFixed},
     SettingDef{"stats_period", &Settings::stats_period, true, core::kMicrosPerSecond, kTimeMax},
     SettingDef{"stats_users", &Settings::stats_users},
+    SettingDef{"switchover_timeout", &Settings::switchover_timeout, true, 1, kTimeMax},
     SettingDef{"tcp_keepalive", &Settings::tcp_keepalive},
     SettingDef{"tcp_keepcnt", &Settings::tcp_keepcnt},
     SettingDef{"tcp_keepidle", &Settings::tcp_keepidle},
@@ -92,6 +113,7 @@ const std::array kSettings = {
     SettingDef{"tcp_socket_buffer", &Settings::tcp_socket_buffer},
     SettingDef{"tcp_user_timeout", &Settings::tcp_user_timeout},  // milliseconds
     SettingDef{"track_extra_parameters", &Settings::track_extra_parameters, kFixed},
+    SettingDef{"track_session_state", &Settings::track_session_state},
     SettingDef{"transaction_timeout", &Settings::transaction_timeout, true, 0, kTimeMax},
     SettingDef{"unix_socket_dir", &Settings::unix_socket_dir, kFixed},
     SettingDef{"unix_socket_mode", &Settings::unix_socket_mode, kFixed, 0, 07777, Format::Octal},
@@ -137,6 +159,10 @@ bool set_field(Settings& s, const SettingDef& def, std::string_view text) {
           return true;
         } else if constexpr (std::is_same_v<T, PoolMode>) {
           auto v = parse_pool_mode(text);
+          if (v) dst = *v;
+          return v.has_value();
+        } else if constexpr (std::is_same_v<T, SslMode>) {
+          auto v = parse_ssl_mode(text);
           if (v) dst = *v;
           return v.has_value();
         } else {

@@ -14,22 +14,12 @@ namespace {
 // Sorted by name. Where the neutral value differs from PgBouncer's default, the comment says so.
 constexpr std::array kUnsupported = {
     UnsupportedSetting{"application_name_add_host", "0", true},
-    UnsupportedSetting{"auth_hba_file", "", true},  // has a field in Settings
-    UnsupportedSetting{"auth_ident_file", "", true},
     UnsupportedSetting{"auth_ldap_options", "", true},
-    // Has a field; hba, cert, pam and ldap are parsed but not implemented.
-    UnsupportedSetting{"auth_type", "md5,trust,any,plain,scram-sha-256", true},
-    UnsupportedSetting{"auth_user", "", true},  // has a field in Settings
+    // Has a field; pam and ldap are parsed but not implemented.
+    UnsupportedSetting{"auth_type", "md5,trust,any,plain,scram-sha-256,cert,hba", true},
     UnsupportedSetting{"autodb_idle_timeout", "3600", true},
-    UnsupportedSetting{"client_tls13_ciphers", "", true},
-    UnsupportedSetting{"client_tls_ca_file", "", true},
-    UnsupportedSetting{"client_tls_cert_file", "", true},
-    UnsupportedSetting{"client_tls_ciphers", "default", true},
     UnsupportedSetting{"client_tls_dheparams", "auto", true},
     UnsupportedSetting{"client_tls_ecdhcurve", "auto", true},
-    UnsupportedSetting{"client_tls_key_file", "", true},
-    UnsupportedSetting{"client_tls_protocols", "secure", true},
-    UnsupportedSetting{"client_tls_sslmode", "disable", true},
     UnsupportedSetting{"conffile", "", true},
     UnsupportedSetting{"disable_pqexec", "0", false},
     UnsupportedSetting{"dns_max_ttl", "15", true},
@@ -42,13 +32,6 @@ constexpr std::array kUnsupported = {
     UnsupportedSetting{"sbuf_loopcnt", "5", true},
     UnsupportedSetting{"scram_iterations", "4096", true},
     UnsupportedSetting{"server_fast_close", "0", true},
-    UnsupportedSetting{"server_tls13_ciphers", "", true},
-    UnsupportedSetting{"server_tls_ca_file", "", true},
-    UnsupportedSetting{"server_tls_cert_file", "", true},
-    UnsupportedSetting{"server_tls_ciphers", "default", true},
-    UnsupportedSetting{"server_tls_key_file", "", true},
-    UnsupportedSetting{"server_tls_protocols", "secure", true},
-    UnsupportedSetting{"server_tls_sslmode", "disable", true},  // PgBouncer: prefer
     UnsupportedSetting{"service_name", "pgbouncer", false},
     UnsupportedSetting{"suspend_timeout", "10", true},
     UnsupportedSetting{"syslog", "0", true},
@@ -59,7 +42,7 @@ constexpr std::array kUnsupported = {
     UnsupportedSetting{"user", "", false},
 };
 
-constexpr std::array<std::string_view, 1> kUnsupportedDatabaseKeys = {"auth_user"};
+constexpr std::array<std::string_view, 0> kUnsupportedDatabaseKeys = {};
 
 bool same_number(std::string_view a, std::string_view b) {
   double x = 0;

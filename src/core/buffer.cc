@@ -6,7 +6,8 @@
 namespace sluice::core {
 
 BufferPool::~BufferPool() {
-  for (char* p : free_) std::free(p);
+  for (char* p : free_)
+    std::free(p);
 }
 
 void BufferPool::acquire(IoBuf& buf) {

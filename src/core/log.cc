@@ -13,12 +13,18 @@ namespace {
 
 std::string_view level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::Fatal: return "FATAL";
-    case LogLevel::Error: return "ERROR";
-    case LogLevel::Warning: return "WARNING";
-    case LogLevel::Log: return "LOG";
-    case LogLevel::Debug: return "DEBUG";
-    case LogLevel::Noise: return "NOISE";
+    case LogLevel::Fatal:
+      return "FATAL";
+    case LogLevel::Error:
+      return "ERROR";
+    case LogLevel::Warning:
+      return "WARNING";
+    case LogLevel::Log:
+      return "LOG";
+    case LogLevel::Debug:
+      return "DEBUG";
+    case LogLevel::Noise:
+      return "NOISE";
   }
   return "LOG";
 }
@@ -39,11 +45,21 @@ void append_json_string(fmt::memory_buffer& out, std::string_view s) {
   out.push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': out.append(std::string_view("\\\"")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\r': out.append(std::string_view("\\r")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
@@ -90,8 +106,9 @@ void Logger::write(LogLevel level, std::string_view text) {
   std::size_t tl = std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tmv);
   fmt::memory_buffer line;
   if (json_.load(std::memory_order_relaxed)) {
-    fmt::format_to(std::back_inserter(line), "{{\"ts\":\"{}.{:03d}Z\",\"pid\":{},\"level\":",
-                   std::string_view(ts, tl), static_cast<int>(tv.tv_usec / 1000), getpid());
+    fmt::format_to(std::back_inserter(line),
+                   "{{\"ts\":\"{}.{:03d}Z\",\"pid\":{},\"level\":", std::string_view(ts, tl),
+                   static_cast<int>(tv.tv_usec / 1000), getpid());
     append_json_string(line, level_name(level));
     line.append(std::string_view(",\"msg\":"));
     append_json_string(line, text);

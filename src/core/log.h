@@ -12,10 +12,10 @@ namespace sluice::core {
 enum class LogLevel : int { Fatal = 0, Error = 1, Warning = 2, Log = 3, Debug = 4, Noise = 5 };
 
 struct LogOptions {
-  std::string path;         // logfile; empty = none
-  bool to_stderr = true;    // false with -q / daemonized
-  int verbose = 0;          // 0: LOG and up, 1: DEBUG, 2: NOISE
-  bool json = false;        // one JSON object per line
+  std::string path;       // logfile; empty = none
+  bool to_stderr = true;  // false with -q / daemonized
+  int verbose = 0;        // 0: LOG and up, 1: DEBUG, 2: NOISE
+  bool json = false;      // one JSON object per line
 };
 
 class Logger {
@@ -51,15 +51,15 @@ void log(LogLevel level, fmt::format_string<Args...> f, Args&&... args) {
 #define SLUICE_LOG(...) ::sluice::core::log(::sluice::core::LogLevel::Log, __VA_ARGS__)
 #define SLUICE_WARN(...) ::sluice::core::log(::sluice::core::LogLevel::Warning, __VA_ARGS__)
 #define SLUICE_ERROR(...) ::sluice::core::log(::sluice::core::LogLevel::Error, __VA_ARGS__)
-#define SLUICE_DEBUG(...)                                                           \
-  do {                                                                              \
+#define SLUICE_DEBUG(...)                                                            \
+  do {                                                                               \
     if (::sluice::core::Logger::instance().enabled(::sluice::core::LogLevel::Debug)) \
-      ::sluice::core::log(::sluice::core::LogLevel::Debug, __VA_ARGS__);            \
+      ::sluice::core::log(::sluice::core::LogLevel::Debug, __VA_ARGS__);             \
   } while (0)
-#define SLUICE_NOISE(...)                                                           \
-  do {                                                                              \
+#define SLUICE_NOISE(...)                                                            \
+  do {                                                                               \
     if (::sluice::core::Logger::instance().enabled(::sluice::core::LogLevel::Noise)) \
-      ::sluice::core::log(::sluice::core::LogLevel::Noise, __VA_ARGS__);            \
+      ::sluice::core::log(::sluice::core::LogLevel::Noise, __VA_ARGS__);             \
   } while (0)
 
 }  // namespace sluice::core

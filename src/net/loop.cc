@@ -42,7 +42,9 @@ bool EventLoop::add(int fd, Pollable* p, std::uint32_t events) {
   return epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
-void EventLoop::remove(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
 
 void EventLoop::post(Task fn) {
   {
@@ -78,7 +80,8 @@ void EventLoop::drain_posts() {
     std::lock_guard<std::mutex> g(post_mu_);
     running_.swap(posted_);
   }
-  for (auto& t : running_) t();
+  for (auto& t : running_)
+    t();
   running_.clear();
 }
 
@@ -96,7 +99,8 @@ void EventLoop::run_deferred() {
 }
 
 void EventLoop::free_retired() {
-  for (Retirable* r : retired_) delete r;
+  for (Retirable* r : retired_)
+    delete r;
   retired_.clear();
 }
 

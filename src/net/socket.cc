@@ -99,7 +99,7 @@ std::string format_peer(const sockaddr_storage& ss, socklen_t) {
 }
 
 core::Result<std::vector<std::pair<sockaddr_storage, socklen_t>>> resolve(const std::string& host,
-                                                                           int port) {
+                                                                          int port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -133,15 +133,18 @@ core::Result<std::vector<int>> listen_tcp(const ListenSpec& spec) {
   while (!rest.empty()) {
     auto comma = rest.find(',');
     std::string_view h = rest.substr(0, comma);
-    while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
-    while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+    while (!h.empty() && h.front() == ' ')
+      h.remove_prefix(1);
+    while (!h.empty() && h.back() == ' ')
+      h.remove_suffix(1);
     if (!h.empty()) hosts.emplace_back(h);
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
   std::vector<int> fds;
   auto fail = [&](std::string msg) -> core::Result<std::vector<int>> {
-    for (int fd : fds) ::close(fd);
+    for (int fd : fds)
+      ::close(fd);
     return core::Error{std::move(msg)};
   };
   for (const auto& h : hosts) {

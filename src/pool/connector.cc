@@ -1,11 +1,15 @@
-// Opening a server connection: resolve, non-blocking connect, startup, authentication, params.
+// Opening a server connection: resolve, non-blocking connect, TLS, startup, authentication, params.
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "core/log.h"
 #include "net/socket.h"
+#include "net/tls.h"
+#include "pool/learned_secrets.h"
 #include "pool/login_state.h"
 #include "pool/pool.h"
 #include "pool/server_conn.h"
@@ -28,12 +32,15 @@ std::string sockname_text(int fd) {
   return net::format_peer(ss, l);
 }
 
-bool is_scram_secret(std::string_view s) { return s.rfind("SCRAM-SHA-256$", 0) == 0; }
+bool is_scram_secret(std::string_view s) {
+  return s.rfind("SCRAM-SHA-256$", 0) == 0;
+}
 
 // An ErrorResponse body for a login failure decided here (waiting clients are told this).
-std::string login_error_body(std::string_view msg) {
+std::string login_error_body(std::string_view msg,
+                             const char* sqlstate = proto::sqlstate::kInvalidPassword) {
   std::string full;
-  proto::write_error(full, {proto::Severity::Fatal, proto::sqlstate::kInvalidPassword, msg});
+  proto::write_error(full, {proto::Severity::Fatal, sqlstate, msg});
   return full.substr(proto::kHeaderLen);
 }
 }  // namespace
@@ -42,6 +49,7 @@ void ServerConn::start(std::shared_ptr<const ConnectTarget> t) {
   target = std::move(t);
   lifetime = target->lifetime;
   login = std::make_unique<LoginState>();
+  login->sslmode = worker->cfg().settings.server_tls_sslmode;
   login->deadline =
       target->connect_timeout > 0 ? worker->loop().now() + target->connect_timeout : 0;
   state = ServerState::Connecting;
@@ -51,6 +59,7 @@ void ServerConn::start(std::shared_ptr<const ConnectTarget> t) {
     unsigned idx = target->load_balance ? pool->next_host.fetch_add(1) % n : 0;
     host = target->hosts[idx];
   }
+  login->host = host;
   if (host.empty() || host[0] == '/') {
     std::string dir = host.empty() ? target->unix_dir : host;
     login->unix_path = dir + "/.s.PGSQL." + std::to_string(target->port);
@@ -117,17 +126,43 @@ void ServerConn::on_connecting(std::uint32_t events) {
                          target->tcp_socket_buffer);
   }
   local_text = login->unix_path.empty() ? sockname_text(io.fd) : "unix";
-  core::log(core::LogLevel::Log, "{} new connection to server (from {})", log_prefix(),
-            local_text);
+  if (worker->cfg().settings.log_connections) {
+    core::log(core::LogLevel::Log, "{} new connection to server (from {})", log_prefix(),
+              local_text);
+  }
   begin_login();
 }
 
 void ServerConn::begin_login() {
   state = ServerState::Login;
+  // TLS only over TCP. allow asks for it only after a plaintext login was refused.
+  config::SslMode mode = login->sslmode;
+  bool want_tls = login->unix_path.empty() && mode != config::SslMode::Disable &&
+                  (mode != config::SslMode::Allow || login->tls_retry);
+  if (want_tls && !login->tls_decided) {
+    if (net::TlsStore::instance().get(net::TlsSide::Connect) == nullptr) {
+      if (mode >= config::SslMode::Require || login->tls_retry) {
+        core::log(core::LogLevel::Warning, "{} server TLS is not available (see earlier errors)",
+                  log_prefix());
+        fail_connect("server TLS not available", true,
+                     login_error_body("server login failed: TLS is not available",
+                                      proto::sqlstate::kConnectionFailure));
+        return;
+      }
+    } else {
+      login->tls = LoginState::Tls::AwaitAnswer;
+      std::size_t mark = io.out.synth_mark();
+      proto::MessageWriter(io.out.synth()).begin_untyped().u32(proto::kSslRequestCode).finish();
+      (void)io.out.commit_synth(mark);
+      if (!flush_out()) return;
+      return;  // the one-byte answer arrives as input (on_login_io)
+    }
+  }
   std::vector<std::pair<std::string, std::string>> sp;
   sp.emplace_back("user", target->user);
   sp.emplace_back("database", target->dbname);
-  for (const auto& kv : target->startup_params) sp.push_back(kv);
+  for (const auto& kv : target->startup_params)
+    sp.push_back(kv);
   std::size_t mark = io.out.synth_mark();
   proto::write_startup(io.out.synth(), sp);
   (void)io.out.commit_synth(mark);
@@ -149,13 +184,86 @@ void ServerConn::fail_connect(std::string_view reason, bool login_error, std::st
 }
 
 void ServerConn::on_login_io() {
+  if (login->tls == LoginState::Tls::AwaitAnswer) {
+    // The one-byte answer to SSLRequest, read without buffering: nothing may follow it
+    // before the handshake (a man in the middle could otherwise inject plaintext).
+    char b = 0;
+    ssize_t n = ::recv(io.fd, &b, 1, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) {
+      core::log(core::LogLevel::Warning, "{} server closed connection during TLS negotiation",
+                log_prefix());
+      fail_connect("server closed connection during TLS negotiation", false);
+      return;
+    }
+    if (b == 'S') {
+      char extra = 0;
+      if (::recv(io.fd, &extra, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+        core::log(core::LogLevel::Warning, "{} unexpected data after the server's SSL answer",
+                  log_prefix());
+        fail_connect("unexpected data after SSL answer", false);
+        return;
+      }
+      auto ctx = net::TlsStore::instance().get(net::TlsSide::Connect);
+      core::Result<std::unique_ptr<net::TlsConn>> conn = core::Error{"server TLS is not available"};
+      if (ctx != nullptr) {
+        conn = net::TlsConn::connect(std::move(ctx), io.fd, login->host,
+                                     login->sslmode >= config::SslMode::VerifyCa,
+                                     login->sslmode == config::SslMode::VerifyFull);
+      }
+      if (!conn) {
+        core::log(core::LogLevel::Warning, "{} {}", log_prefix(), conn.error());
+        fail_connect("TLS setup failed", true,
+                     login_error_body("server login failed: " + conn.error(),
+                                      proto::sqlstate::kConnectionFailure));
+        return;
+      }
+      io.tls = std::move(conn.value());
+      login->tls = LoginState::Tls::Handshake;
+    } else if (b == 'N') {
+      if (login->sslmode >= config::SslMode::Require || login->tls_retry) {
+        core::log(core::LogLevel::Warning, "{} server does not support TLS", log_prefix());
+        fail_connect("server does not support TLS", true,
+                     login_error_body("server login failed: server does not support TLS",
+                                      proto::sqlstate::kConnectionFailure));
+        return;
+      }
+      login->tls = LoginState::Tls::None;
+      login->tls_decided = true;
+      begin_login();
+      return;
+    } else {
+      core::log(core::LogLevel::Warning, "{} bad answer to SSLRequest", log_prefix());
+      fail_connect("bad answer to SSLRequest", false);
+      return;
+    }
+  }
+  if (login->tls == LoginState::Tls::Handshake) {
+    switch (io.tls->handshake()) {
+      case net::TlsConn::Step::WantIo:
+        return;
+      case net::TlsConn::Step::Failed:
+        core::log(core::LogLevel::Warning, "{} TLS handshake failed: {}", log_prefix(),
+                  io.tls->error());
+        fail_connect(
+            "TLS handshake failed", true,
+            login_error_body("server login failed: TLS handshake failed: " + io.tls->error(),
+                             proto::sqlstate::kConnectionFailure));
+        return;
+      case net::TlsConn::Step::Done:
+        break;
+    }
+    login->tls = LoginState::Tls::None;
+    login->tls_decided = true;
+    begin_login();  // the startup packet, now through TLS
+    return;
+  }
   bool done = false;
   for (;;) {
     if (io.in.allocated() && io.in.free_tail() == 0) io.compact();
     auto r = io.read(worker->buffers());
     if (r.kind == net::IoResult::Kind::Eof || r.kind == net::IoResult::Kind::Error) {
-      core::log(core::LogLevel::Warning, "{} server closed connection during login",
-                log_prefix());
+      core::log(core::LogLevel::Warning, "{} server closed connection during login", log_prefix());
       fail_connect("server login failed", false);
       return;
     }
@@ -169,7 +277,7 @@ void ServerConn::on_login_io() {
       }
       if (io.unscanned() < h.wire_size()) {
         if (h.wire_size() > io.in.cap &&
-            !worker->buffers().reserve(io.in, static_cast<std::uint32_t>(h.wire_size()))) {
+            !io.reserve(worker->buffers(), static_cast<std::uint32_t>(h.wire_size()))) {
           fail_connect("out of memory", false);
           return;
         }
@@ -199,7 +307,9 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
         fail_connect("bad authentication message", false);
         return false;
       }
-      const std::optional<std::string>& pw = target->password;
+      // The database entry's or auth file's secret; else what auth_query found for the user.
+      std::optional<std::string> pw = target->password;
+      if (!pw) pw = LearnedSecrets::instance().find(target->user);
       auto send = [&](auto&& write) {
         std::size_t mark = io.out.synth_mark();
         write(io.out.synth());
@@ -207,13 +317,16 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
         return flush_out();
       };
       switch (*code) {
-        case proto::auth::kOk: return true;
+        case proto::auth::kOk:
+          login->auth_ok = true;
+          return true;
         case proto::auth::kCleartext:
           if (!pw || auth::is_md5_hash(*pw) || is_scram_secret(*pw)) {
             core::log(core::LogLevel::Warning,
                       "{} server asks for a cleartext password, none is configured", log_prefix());
             fail_connect("server login failed", true,
-                         login_error_body("server login failed: no password for this user"));
+                         login_error_body(pw ? "server login failed: wrong password type"
+                                             : "server login failed: no password for this user"));
             return false;
           }
           return send([&](std::string& o) { proto::write_password(o, *pw); });
@@ -223,7 +336,8 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
             core::log(core::LogLevel::Warning,
                       "{} server asks for an md5 password, none is configured", log_prefix());
             fail_connect("server login failed", true,
-                         login_error_body("server login failed: no password for this user"));
+                         login_error_body(pw ? "server login failed: wrong password type"
+                                             : "server login failed: no password for this user"));
             return false;
           }
           auth::Md5Salt salt;
@@ -248,7 +362,8 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
                       "{} server asks for SCRAM, no plaintext password or client proof is known",
                       log_prefix());
             fail_connect("server login failed", true,
-                         login_error_body("server login failed: no password for this user"));
+                         login_error_body(pw ? "server login failed: wrong password type"
+                                             : "server login failed: no password for this user"));
             return false;
           }
           // With only the SCRAM secret, log in with the keys a client's proof revealed.
@@ -279,8 +394,7 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
         }
         case proto::auth::kSaslFinal: {
           if (!login->scram || !login->scram->on_server_final(rd.rest())) {
-            core::log(core::LogLevel::Warning, "{} SCRAM: server signature mismatch",
-                      log_prefix());
+            core::log(core::LogLevel::Warning, "{} SCRAM: server signature mismatch", log_prefix());
             fail_connect("server login failed", true,
                          login_error_body("server login failed: SCRAM server signature mismatch"));
             return false;
@@ -296,18 +410,35 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
       }
     }
     case proto::be::kErrorResponse: {
+      if (login->sslmode == config::SslMode::Allow && !io.tls && !login->tls_retry &&
+          !login->auth_ok && login->unix_path.empty() && login->next_addr > 0) {
+        // sslmode allow: the plaintext login was refused; try again with TLS (as libpq).
+        core::log(core::LogLevel::Log, "{} plaintext login refused, retrying with TLS",
+                  log_prefix());
+        login->tls_retry = true;
+        login->tls_decided = false;
+        login->scram.reset();
+        login->params.clear();
+        io.out.clear();
+        worker->buffers().release(io.in);
+        io.scan = 0;
+        io.readable = false;
+        io.eof = false;
+        --login->next_addr;
+        state = ServerState::Connecting;
+        try_next_address("");  // the same address, a fresh socket
+        return false;
+      }
       auto e = proto::ErrorView::decode(body);
       core::log(core::LogLevel::Warning, "{} server login failed: {} {}", log_prefix(),
                 e ? e->severity : "", e ? e->message : "?");
-      fail_connect("server login failed", true, std::string(body));
+      std::string reason =
+          e && !e->message.empty() ? std::string(e->message) : std::string("server login failed");
+      fail_connect(reason, true, std::string(body));
       return false;
     }
     case proto::be::kParameterStatus: {
       if (auto ps = proto::ParameterStatusView::decode(body)) {
-        int slot = ParamRegistry::instance().slot(ps->name);
-        if (slot >= 0) {
-          params.v[static_cast<std::size_t>(slot)] = ValueTable::instance().intern(ps->value);
-        }
         login->params.emplace_back(std::string(ps->name), std::string(ps->value));
       }
       return true;

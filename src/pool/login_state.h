@@ -1,4 +1,4 @@
-// What a server connection carries only while it connects and logs in.
+// What a server connection carries only while it connects, negotiates TLS and logs in.
 #pragma once
 
 #include <sys/socket.h>
@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.h"
 #include "core/clock.h"
 #include "proto/auth/scram_client.h"
 
@@ -17,9 +18,18 @@ struct LoginState {
   std::vector<std::pair<sockaddr_storage, socklen_t>> addrs;  // resolved, tried in order
   std::size_t next_addr = 0;
   std::string unix_path;
+  std::string host;  // as configured: the name verify-full checks and SNI sends
   std::vector<std::pair<std::string, std::string>> params;  // ParameterStatus at login
   std::optional<proto::auth::ScramClient> scram;
   core::Micros deadline = 0;
+
+  // TLS (server_tls_sslmode, fixed for this login)
+  enum class Tls : std::uint8_t { None, AwaitAnswer, Handshake };
+  config::SslMode sslmode = config::SslMode::Disable;
+  Tls tls = Tls::None;
+  bool tls_decided = false;  // negotiated (or refused where allowed): send the startup packet
+  bool tls_retry = false;    // sslmode allow: the plaintext login was refused, now with TLS
+  bool auth_ok = false;      // AuthenticationOk seen
 };
 
 }  // namespace sluice::pool

@@ -6,7 +6,8 @@
 namespace sluice::pool {
 
 ValueTable::ValueTable() {
-  for (auto& c : chunks_) c.store(nullptr, std::memory_order_relaxed);
+  for (auto& c : chunks_)
+    c.store(nullptr, std::memory_order_relaxed);
 }
 
 ValueTable& ValueTable::instance() {
@@ -44,7 +45,8 @@ ParamRegistry::ParamRegistry() {
   const char* builtin[] = {"client_encoding", "DateStyle", "TimeZone",
                            "standard_conforming_strings", "application_name"};
   int n = 0;
-  for (const char* b : builtin) names_[n++] = b;
+  for (const char* b : builtin)
+    names_[n++] = b;
   count_.store(n);
 }
 

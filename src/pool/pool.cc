@@ -32,8 +32,7 @@ PoolManager::PoolManager(std::vector<WorkerBase*> workers, Connector* connector,
   if (connector_ == nullptr) connector_ = &postgres;
 }
 
-void PostgresConnector::open(Pool& p, std::shared_ptr<const ConnectTarget> target,
-                             WorkerBase& w) {
+void PostgresConnector::open(Pool& p, std::shared_ptr<const ConnectTarget> target, WorkerBase& w) {
   auto* s = new ServerConn(p, w);
   s->start(std::move(target));
 }
@@ -77,12 +76,12 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
   } else {
     p.mode = st.pool_mode;
   }
-  p.pool_size = (u != nullptr && u->pool_size >= 0)  ? u->pool_size
-                : d->pool_size >= 0                  ? d->pool_size
-                                                     : st.default_pool_size;
+  p.pool_size = (u != nullptr && u->pool_size >= 0) ? u->pool_size
+                : d->pool_size >= 0                 ? d->pool_size
+                                                    : st.default_pool_size;
   p.reserve_size = (u != nullptr && u->reserve_pool_size >= 0) ? u->reserve_pool_size
-                   : d->reserve_pool_size >= 0                  ? d->reserve_pool_size
-                                                                : st.reserve_pool_size;
+                   : d->reserve_pool_size >= 0                 ? d->reserve_pool_size
+                                                               : st.reserve_pool_size;
   p.min_pool_size = d->min_pool_size >= 0 ? d->min_pool_size : st.min_pool_size;
   p.server_lifetime = d->server_lifetime > 0 ? d->server_lifetime : st.server_lifetime;
   p.forced_user = d->user.has_value();
@@ -94,8 +93,8 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
   }
   LimitGroup& dg = db_group(p.db_name);
   dg.max_servers = d->max_db_connections > 0 ? d->max_db_connections : st.max_db_connections;
-  dg.max_clients =
-      d->max_db_client_connections > 0 ? d->max_db_client_connections : st.max_db_client_connections;
+  dg.max_clients = d->max_db_client_connections > 0 ? d->max_db_client_connections
+                                                    : st.max_db_client_connections;
   p.db = &dg;
   LimitGroup& ug = user_group(p.user_name);
   ug.max_servers = (u != nullptr && u->max_user_connections > 0) ? u->max_user_connections
@@ -120,17 +119,23 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
   t->tcp_keepintvl = st.tcp_keepintvl;
   t->tcp_user_timeout = st.tcp_user_timeout;
   t->tcp_socket_buffer = st.tcp_socket_buffer;
+  if (auto it = switchovers_.find(p.db_name); it != switchovers_.end()) {
+    t->hosts = it->second.to.hosts;  // SWITCHOVER outlives reloads that keep the address
+    t->port = it->second.to.port;
+  }
   if (p.target) {
     t->generation = p.target->same_login(*t) ? p.target->generation : p.target->generation + 1;
   }
-  p.target = std::move(t);
+  retarget(p, std::move(t));
 }
 
 void PoolManager::apply_config(const config::ConfigPtr& cfg) {
   {
     std::lock_guard<std::mutex> g(mu_);
     cfg_ = cfg;
-    for (auto& [k, p] : pools_) refresh_pool(*p, *cfg);
+    apply_switchovers(*cfg);
+    for (auto& [k, p] : pools_)
+      refresh_pool(*p, *cfg);
     for (auto& [k, grp] : users_) {
       const config::UserConfig* u = cfg->find_user(grp->name);
       grp->max_servers = (u != nullptr && u->max_user_connections > 0)
@@ -142,6 +147,7 @@ void PoolManager::apply_config(const config::ConfigPtr& cfg) {
     }
     for (auto& [k, grp] : dbs_) {
       const config::DatabaseConfig* d = cfg->find_database(grp->name);
+      if (d == nullptr) d = cfg->fallback_database();  // as refresh_pool does
       int dmax = d != nullptr ? d->max_db_connections : 0;
       int cmax = d != nullptr ? d->max_db_client_connections : 0;
       grp->max_servers = dmax > 0 ? dmax : cfg->settings.max_db_connections;
@@ -193,18 +199,32 @@ std::string PoolManager::try_add_client(std::string_view db_name, std::string_vi
                         : st.max_user_client_connections;
   }
   if (!exempt) {
-    if (d.max_clients > 0 && d.clients >= d.max_clients) return "max_db_client_connections";
-    if (u.max_clients > 0 && u.clients >= u.max_clients) return "max_user_client_connections";
+    if (d.max_clients > 0 && d.clients - d.exempt_clients >= d.max_clients) {
+      return "max_db_client_connections";
+    }
+    if (u.max_clients > 0 && u.clients - u.exempt_clients >= u.max_clients) {
+      return "max_user_client_connections";
+    }
   }
   ++d.clients;
   ++u.clients;
+  if (exempt) {
+    ++d.exempt_clients;
+    ++u.exempt_clients;
+  }
   return {};
 }
 
-void PoolManager::remove_client(std::string_view db_name, std::string_view user_name) {
+void PoolManager::remove_client(std::string_view db_name, std::string_view user_name, bool exempt) {
   std::lock_guard<std::mutex> g(mu_);
-  --db_group(db_name).clients;
-  --user_group(user_name).clients;
+  LimitGroup& d = db_group(db_name);
+  LimitGroup& u = user_group(user_name);
+  --d.clients;
+  --u.clients;
+  if (exempt) {
+    --d.exempt_clients;
+    --u.exempt_clients;
+  }
 }
 
 void PoolManager::pool_client_added(Pool& p) {
@@ -232,12 +252,24 @@ std::optional<proto::auth::ScramKeys> PoolManager::scram_keys(Pool& p, std::stri
   return it->second;
 }
 
-bool PoolManager::welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params,
-                          ParamValues& values) {
+bool PoolManager::try_pin(Pool& p) {
+  std::lock_guard<std::mutex> g(mu_);
+  int cap = cfg_ && cfg_->settings.max_pinned_servers > 0 ? cfg_->settings.max_pinned_servers
+                                                          : p.pool_size;
+  if (p.pinned >= cap) return false;
+  ++p.pinned;
+  return true;
+}
+
+void PoolManager::unpin(Pool& p) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (p.pinned > 0) --p.pinned;
+}
+
+bool PoolManager::welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params) {
   std::lock_guard<std::mutex> g(mu_);
   if (!p.welcome_ready) return false;
   params = p.welcome;
-  values = p.welcome_values;
   return true;
 }
 
@@ -269,7 +301,7 @@ void PoolManager::launch(Pool& p, Actions& a) {
 }
 
 void PoolManager::launch_for_waiters(Pool& p, core::Micros now, Actions& a) {
-  if (p.waiters.empty() || p.disabled) return;
+  if (p.waiters.empty() || p.disabled || held(p)) return;
   if (p.last_connect_failed != 0 && cfg_ &&
       now < p.last_connect_failed + cfg_->settings.server_login_retry) {
     return;
@@ -312,7 +344,12 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
     a.closes.emplace_back(&s, "server lifetime over");
     return;
   }
-  if (Waiter* w = p.waiters.pop_front()) {
+  if (closes_on_release(p)) {
+    s.state = ServerState::Closing;
+    a.closes.emplace_back(&s, "pause mode");
+    return;
+  }
+  if (Waiter* w = held(p) ? nullptr : p.waiters.pop_front()) {
     give(s, *w, current, a);
     return;
   }
@@ -324,7 +361,7 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
 
 void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
   auto& idle = p.idle[static_cast<std::size_t>(on.id())];
-  while (!p.waiters.empty() && !idle.empty()) {
+  while (!p.waiters.empty() && !idle.empty() && !held(p)) {
     ServerConn* s = idle.pop_front();
     --p.idle_count;
     give(*s, *p.waiters.pop_front(), on, a);
@@ -343,7 +380,7 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
   {
     std::lock_guard<std::mutex> g(mu_);
     auto& idle = p.idle[static_cast<std::size_t>(current.id())];
-    if (p.waiters.empty() && !idle.empty()) {
+    if (p.waiters.empty() && !idle.empty() && !held(p)) {
       ServerConn* s = idle.pop_front();
       --p.idle_count;
       s->state = ServerState::Active;
@@ -398,7 +435,6 @@ void PoolManager::server_ready(ServerConn& s, WorkerBase& current,
     p.last_login_error.clear();
     if (!p.welcome_ready) {
       p.welcome = std::move(params);
-      p.welcome_values = s.params;
       p.welcome_ready = true;
     }
     make_available(s, current, a);
@@ -416,10 +452,15 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
         p.idle[static_cast<std::size_t>(s.worker->id())].remove(s);
         --p.idle_count;
         break;
-      case ServerState::Active: --p.active; break;
+      case ServerState::Active:
+        --p.active;
+        break;
       case ServerState::Connecting:
-      case ServerState::Login: --p.connecting; break;
-      default: break;
+      case ServerState::Login:
+        --p.connecting;
+        break;
+      default:
+        break;
     }
     --p.servers;
     --p.db->servers;
@@ -532,7 +573,7 @@ void PoolManager::maintain_global(WorkerBase& w) {
     core::Micros now = clock_now(w);
     for (auto& [k, pp] : pools_) {
       Pool& p = *pp;
-      if (p.disabled) continue;
+      if (p.disabled || held(p)) continue;
       bool retry_ok =
           p.last_connect_failed == 0 || now >= p.last_connect_failed + st.server_login_retry;
       if (!retry_ok) continue;
@@ -592,7 +633,8 @@ void PoolManager::run(Actions& a, WorkerBase& current) {
     core::log(core::LogLevel::Log, "{}/{}: taking connection from reserve_pool", p->db_name,
               p->user_name);
   }
-  for (auto& [p, target] : a.launches) connector_->open(*p, std::move(target), current);
+  for (auto& [p, target] : a.launches)
+    connector_->open(*p, std::move(target), current);
   for (auto& [s, w] : a.assign) {
     if (w->home == &current) {
       w->on_assignment();
@@ -656,6 +698,7 @@ std::vector<PoolManager::PoolStats> PoolManager::pool_stats(core::Micros now) {
     s.sv_active = p->active;
     s.sv_idle = p->idle_count;
     s.sv_login = p->connecting;
+    s.sv_pinned = p->pinned;
     s.servers = p->servers;
     s.pool_size = p->pool_size;
     s.reserve_size = p->reserve_size;
@@ -672,28 +715,32 @@ std::vector<PoolManager::PoolStats> PoolManager::pool_stats(core::Micros now) {
 std::vector<PoolManager::GroupStats> PoolManager::database_stats() {
   std::lock_guard<std::mutex> g(mu_);
   std::vector<GroupStats> out;
-  for (auto& [k, d] : dbs_) out.push_back({d->name, d->servers, d->max_servers, d->clients, d->max_clients});
+  for (auto& [k, d] : dbs_)
+    out.push_back({d->name, d->servers, d->max_servers, d->clients, d->max_clients});
   return out;
 }
 
 std::vector<PoolManager::GroupStats> PoolManager::user_stats() {
   std::lock_guard<std::mutex> g(mu_);
   std::vector<GroupStats> out;
-  for (auto& [k, u] : users_) out.push_back({u->name, u->servers, u->max_servers, u->clients, u->max_clients});
+  for (auto& [k, u] : users_)
+    out.push_back({u->name, u->servers, u->max_servers, u->clients, u->max_clients});
   return out;
 }
 
 int PoolManager::total_servers() {
   std::lock_guard<std::mutex> g(mu_);
   int n = 0;
-  for (auto& [k, p] : pools_) n += p->servers;
+  for (auto& [k, p] : pools_)
+    n += p->servers;
   return n;
 }
 
 int PoolManager::total_waiting() {
   std::lock_guard<std::mutex> g(mu_);
   int n = 0;
-  for (auto& [k, p] : pools_) n += static_cast<int>(p->waiters.size());
+  for (auto& [k, p] : pools_)
+    n += static_cast<int>(p->waiters.size());
   return n;
 }
 

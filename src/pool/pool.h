@@ -3,9 +3,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -15,13 +16,12 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/intrusive_list.h"
-#include "core/clock.h"
 #include "pool/connector.h"
 #include "pool/params.h"
-#include "proto/auth/scram.h"
 #include "pool/server_conn.h"
 #include "pool/stats.h"
 #include "pool/worker_base.h"
+#include "proto/auth/scram.h"
 
 namespace sluice::pool {
 
@@ -55,7 +55,12 @@ struct LimitGroup {
   int servers = 0;         // server connections of all its pools
   int max_servers = 0;     // 0 = unlimited
   int clients = 0;         // logged-in clients
+  int exempt_clients = 0;  // of them, console admins: counted, but never held to max_clients
   int max_clients = 0;     // 0 = unlimited
+  // Database groups only, set from the console (pool_control.cc): PAUSE, KILL and SWITCHOVER
+  // hold new transactions; DISABLE refuses new clients.
+  bool paused = false;
+  bool disabled = false;
 };
 
 // Where and how a pool's server connections log in; rebuilt on reload, shared by the
@@ -107,6 +112,9 @@ class Pool {
   LimitGroup* user = nullptr;
   std::shared_ptr<const ConnectTarget> target;
   std::atomic<unsigned> next_host{0};
+  // Targets replaced (reload, RECONNECT, SWITCHOVER) while servers started from them may still
+  // be open: each such server holds a reference (WAIT_CLOSE counts them).
+  std::vector<std::weak_ptr<const ConnectTarget>> old_targets;
 
   // Server connections, by state (manager lock).
   int servers = 0;     // every state that holds a Postgres backend or a connect attempt
@@ -114,14 +122,14 @@ class Pool {
   int active = 0;
   int idle_count = 0;
   std::vector<core::IntrusiveList<ServerConn, IdleTag>> idle;  // per worker
-  core::IntrusiveList<Waiter, WaitTag> waiters;                 // FIFO over all workers
+  core::IntrusiveList<Waiter, WaitTag> waiters;                // FIFO over all workers
   int clients = 0;
   bool had_clients = false;
+  int pinned = 0;  // clients holding (or about to hold) their server for session state
 
   // What clients are told at login: the first server's ParameterStatus messages.
   bool welcome_ready = false;
   std::vector<std::pair<std::string, std::string>> welcome;
-  ParamValues welcome_values;
 
   // Connect failures hold new attempts back for server_login_retry.
   core::Micros last_connect_failed = 0;
@@ -134,7 +142,8 @@ class Pool {
   }
   [[nodiscard]] PoolTotals totals() const {
     PoolTotals t;
-    for (std::size_t i = 0; i < idle.size(); ++i) t.add(counters[i]);
+    for (std::size_t i = 0; i < idle.size(); ++i)
+      t.add(counters[i]);
     return t;
   }
 
@@ -169,16 +178,19 @@ class PoolManager {
   // `exempt`: counted but never refused (admins on the console).
   [[nodiscard]] std::string try_add_client(std::string_view db_name, std::string_view user_name,
                                            bool exempt);
-  void remove_client(std::string_view db_name, std::string_view user_name);
+  void remove_client(std::string_view db_name, std::string_view user_name, bool exempt);
   void pool_client_added(Pool& p);
+  // Pins: a client keeps its server for session state that cannot move. False when the pool's
+  // limit (max_pinned_servers, else pool_size) is reached.
+  [[nodiscard]] bool try_pin(Pool& p);
+  void unpin(Pool& p);
   // SCRAM pass-through: keys a client's proof revealed for `secret`; later server logins of
   // pools of that user use them instead of a plaintext password.
   void remember_scram_keys(std::string_view user, std::string_view secret,
                            const proto::auth::ScramKeys& keys);
   [[nodiscard]] std::optional<proto::auth::ScramKeys> scram_keys(Pool& p, std::string_view secret);
   // Copies what clients of `p` are told at login; false until a server has logged in.
-  [[nodiscard]] bool welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params,
-                             ParamValues& values);
+  [[nodiscard]] bool welcome(Pool& p, std::vector<std::pair<std::string, std::string>>& params);
   void pool_client_removed(Pool& p);
 
   // Checkout: returns an idle server of this worker right away (state Active), or queues the
@@ -211,6 +223,7 @@ class PoolManager {
   struct PoolStats {
     std::string database, user, pool_mode;
     int cl_active = 0, cl_waiting = 0, sv_active = 0, sv_idle = 0, sv_used = 0, sv_login = 0;
+    int sv_pinned = 0;
     int servers = 0, pool_size = 0, reserve_size = 0, min_pool_size = 0;
     core::Micros maxwait = 0;
   };
@@ -225,6 +238,65 @@ class PoolManager {
   [[nodiscard]] int total_waiting();
 
   [[nodiscard]] int worker_count() const { return static_cast<int>(workers_.size()); }
+
+  // ---- Operator controls: console and signals (pool_control.cc) ----
+  // PAUSE [db] (empty: every database): new transactions wait in their pool's queue, idle
+  // servers are closed now and busy ones when they are released; RESUME undoes it and serves
+  // the queue. SUSPEND holds new transactions too but keeps the servers.
+  // `current`: the calling worker, or null off the worker threads (every close is posted).
+  void pause(std::string_view db, WorkerBase* current);
+  // Returns false if nothing (or, with a name, that database) was paused or suspended.
+  bool resume(std::string_view db, WorkerBase& current);
+  void suspend();
+  [[nodiscard]] bool paused(std::string_view db);  // empty: the global PAUSE
+  [[nodiscard]] bool suspended();
+  [[nodiscard]] int paused_databases();
+  // DISABLE / ENABLE: clients logging in to a disabled database are refused.
+  void set_disabled(std::string_view db, bool disabled);
+  [[nodiscard]] bool database_disabled(std::string_view db);
+  // RECONNECT [db]: servers started before now are closed instead of reused.
+  void reconnect(std::string_view db, WorkerBase& current);
+  // Servers of the database (empty: all) that are linked, running a query of their own or on
+  // their way to be closed: PAUSE, KILL and SWITCHOVER are done when this is 0.
+  [[nodiscard]] int busy_servers(std::string_view db);
+  // Servers still open from a replaced target (WAIT_CLOSE waits for 0).
+  [[nodiscard]] int stale_servers(std::string_view db);
+  // SWITCHOVER: points every pool of `db` at hosts/port without touching the configuration
+  // file; servers of the old target are closed instead of reused. The choice survives RELOAD
+  // until the file changes that database's host or port.
+  void switch_target(std::string_view db, std::vector<std::string> hosts, int port,
+                     WorkerBase& current);
+  struct Address {
+    std::vector<std::string> hosts;
+    int port = 0;
+  };
+  // The address a SWITCHOVER put in place of the file's, if any.
+  [[nodiscard]] std::optional<Address> switched_target(std::string_view db);
+
+  // Runs `fn` under the manager lock: reading server states and pool targets consistently.
+  void with_lock(const std::function<void()>& fn);
+
+  // A pool as SHOW POOLS, SHOW STATS and /metrics see it (copied under the lock).
+  struct PoolSnapshot {
+    std::string database, user, pool_mode;
+    int cl_active = 0, cl_waiting = 0;
+    int sv_active = 0, sv_idle = 0, sv_used = 0, sv_tested = 0, sv_login = 0, sv_pinned = 0;
+    int pool_size = 0;
+    core::Micros maxwait = 0;  // oldest waiter
+    bool paused = false;
+    PoolTotals totals;
+    PoolHistograms histograms;
+  };
+  [[nodiscard]] std::vector<PoolSnapshot> pool_snapshots(core::Micros now);
+  // Per database, for /readyz: logged-in servers, and whether the last attempt to open one
+  // failed (and none has succeeded since).
+  struct DatabaseHealth {
+    std::string name;
+    int servers_up = 0;
+    bool failing = false;
+    bool disabled = false;
+  };
+  [[nodiscard]] std::vector<DatabaseHealth> database_health();
 
  private:
   struct Actions;
@@ -256,6 +328,23 @@ class PoolManager {
   std::unordered_map<std::string, std::unique_ptr<LimitGroup>> dbs_;
   std::unordered_map<std::string, std::unique_ptr<LimitGroup>> users_;
   std::unordered_map<std::string, proto::auth::ScramKeys> scram_keys_;  // user + '\0' + secret
+
+  // Operator controls (pool_control.cc).
+  [[nodiscard]] bool held(const Pool& p) const {  // new transactions wait
+    return pause_all_ || suspended_ || (p.db != nullptr && p.db->paused);
+  }
+  [[nodiscard]] bool closes_on_release(const Pool& p) const {  // PAUSE: servers go away
+    return pause_all_ || (p.db != nullptr && p.db->paused);
+  }
+  void apply_switchovers(const config::Config& cfg);
+  void retarget(Pool& p, std::shared_ptr<const ConnectTarget> t);
+  bool pause_all_ = false;
+  bool suspended_ = false;
+  struct Switchover {
+    Address to;
+    Address file;  // the file's address when it was made: a reload that changes it wins
+  };
+  std::unordered_map<std::string, Switchover> switchovers_;
 };
 
 }  // namespace sluice::pool

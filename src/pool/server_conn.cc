@@ -21,14 +21,22 @@ constexpr std::uint32_t kMaxServerInternalFrame = 1u << 20;
 
 std::string_view to_string(ServerState s) {
   switch (s) {
-    case ServerState::Connecting: return "connecting";
-    case ServerState::Login: return "login";
-    case ServerState::Internal: return "internal";
-    case ServerState::Idle: return "idle";
-    case ServerState::Active: return "active";
-    case ServerState::Handoff: return "handoff";
-    case ServerState::Closing: return "closing";
-    case ServerState::Closed: return "closed";
+    case ServerState::Connecting:
+      return "connecting";
+    case ServerState::Login:
+      return "login";
+    case ServerState::Internal:
+      return "internal";
+    case ServerState::Idle:
+      return "idle";
+    case ServerState::Active:
+      return "active";
+    case ServerState::Handoff:
+      return "handoff";
+    case ServerState::Closing:
+      return "closing";
+    case ServerState::Closed:
+      return "closed";
   }
   return "?";
 }
@@ -51,10 +59,18 @@ std::string ServerConn::log_prefix() const {
 void ServerConn::on_io(std::uint32_t events) {
   if (closed_) return;
   switch (state) {
-    case ServerState::Connecting: on_connecting(events); break;
-    case ServerState::Login: on_login_io(); break;
-    case ServerState::Internal: on_internal_io(); break;
-    case ServerState::Idle: on_idle_io(); break;
+    case ServerState::Connecting:
+      on_connecting(events);
+      break;
+    case ServerState::Login:
+      on_login_io();
+      break;
+    case ServerState::Internal:
+      on_internal_io();
+      break;
+    case ServerState::Idle:
+      on_idle_io();
+      break;
     case ServerState::Active:
       if (user != nullptr) {
         user->on_server_io(events);
@@ -64,7 +80,8 @@ void ServerConn::on_io(std::uint32_t events) {
       break;
     case ServerState::Handoff:
     case ServerState::Closing:
-    case ServerState::Closed: break;
+    case ServerState::Closed:
+      break;
   }
 }
 
@@ -82,8 +99,10 @@ void ServerConn::close(std::string_view reason, bool graceful) {
   if (closed_) return;
   closed_ = true;
   core::Micros age = worker->loop().now() - created_at;
-  core::log(core::LogLevel::Log, "{} closing because: {} (age={}s)", log_prefix(), reason,
-            age / core::kMicrosPerSecond);
+  if (worker->cfg().settings.log_disconnections) {
+    core::log(core::LogLevel::Log, "{} closing because: {} (age={}s)", log_prefix(), reason,
+              age / core::kMicrosPerSecond);
+  }
   if (graceful && io.fd >= 0 &&
       (state == ServerState::Idle || state == ServerState::Internal ||
        state == ServerState::Closing || state == ServerState::Active)) {
@@ -152,7 +171,8 @@ void ServerConn::run_internal(const std::vector<std::string>& sqls, After after,
   internal_rfq_ = static_cast<std::uint32_t>(sqls.size());
   requests.reset();
   std::size_t mark = io.out.synth_mark();
-  for (const auto& sql : sqls) proto::write_query(io.out.synth(), sql);
+  for (const auto& sql : sqls)
+    proto::write_query(io.out.synth(), sql);
   if (!io.out.commit_synth(mark)) {
     close("internal error", false);
     return;
@@ -185,7 +205,7 @@ static bool read_frames(ServerConn& s, Fn&& fn) {
       }
       if (s.io.unscanned() < h.wire_size()) {
         if (h.wire_size() > s.io.in.cap &&
-            !s.worker->buffers().reserve(s.io.in, static_cast<std::uint32_t>(h.wire_size()))) {
+            !s.io.reserve(s.worker->buffers(), static_cast<std::uint32_t>(h.wire_size()))) {
           s.close("out of memory", false);
           return false;
         }
@@ -217,10 +237,6 @@ void ServerConn::on_internal_io() {
       }
       case proto::be::kParameterStatus: {
         if (auto ps = proto::ParameterStatusView::decode(body)) {
-          int slot = ParamRegistry::instance().slot(ps->name);
-          if (slot >= 0) {
-            params.v[static_cast<std::size_t>(slot)] = ValueTable::instance().intern(ps->value);
-          }
           if (login) login->params.emplace_back(std::string(ps->name), std::string(ps->value));
         }
         break;
@@ -233,7 +249,8 @@ void ServerConn::on_internal_io() {
           return false;
         }
         break;
-      default: break;
+      default:
+        break;
     }
     return true;
   });
@@ -243,9 +260,15 @@ void ServerConn::on_internal_io() {
     return;
   }
   switch (internal_after_) {
-    case After::Release: worker->pools->release(*this, *worker); break;
-    case After::Close: close(internal_what_); break;
-    case After::Ready: login_done(); break;
+    case After::Release:
+      worker->pools->release(*this, *worker);
+      break;
+    case After::Close:
+      close(internal_what_);
+      break;
+    case After::Ready:
+      login_done();
+      break;
   }
 }
 

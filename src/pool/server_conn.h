@@ -7,13 +7,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
 #include "core/intrusive_list.h"
 #include "net/loop.h"
 #include "net/stream.h"
-#include "pool/params.h"
+#include "pool/prepared.h"
+#include "pool/settings.h"
 #include "proto/request_queue.h"
 
 namespace sluice::pool {
@@ -91,7 +93,17 @@ class ServerConn final : public net::Pollable,
   // I/O
   net::Stream io;
   proto::RequestQueue requests;
-  ParamValues params;
+
+  // Session state this backend holds (transaction pooling keeps track, design.md §3).
+  SettingsPtr settings;                          // set in the session (source 'session')
+  std::unique_ptr<ServerStatements> statements;  // protocol-level prepared, by registry id
+  std::unique_ptr<std::unordered_map<std::string, std::string>> sql_prepared;  // name -> PREPARE
+  // Forgets all of it (after DISCARD ALL).
+  void forget_session_state() {
+    settings.reset();
+    if (statements) statements->clear();
+    if (sql_prepared) sql_prepared->clear();
+  }
 
   // from the server
   std::uint32_t backend_pid = 0;

@@ -49,14 +49,23 @@ struct ErrorView {
       auto v = r.cstring();
       if (!v) return std::nullopt;
       switch (*code) {
-        case 'V': e.severity = *v; break;
+        case 'V':
+          e.severity = *v;
+          break;
         case 'S':
           if (e.severity.empty()) e.severity = *v;
           break;
-        case 'C': e.sqlstate = *v; break;
-        case 'M': e.message = *v; break;
-        case 'D': e.detail = *v; break;
-        default: break;
+        case 'C':
+          e.sqlstate = *v;
+          break;
+        case 'M':
+          e.message = *v;
+          break;
+        case 'D':
+          e.detail = *v;
+          break;
+        default:
+          break;
       }
     }
     return e;

@@ -1,53 +1,69 @@
-// RequestQueue: bookkeeping of responses owed by a server connection.
+// RequestQueue: bookkeeping of responses owed by a server connection, request by request.
 #include "proto/request_queue.h"
-
-#include <cstring>
 
 namespace sluice::proto {
 namespace {
-bool owes_rfq(char c) { return c == 'Q' || c == 'S' || c == 'F'; }
-bool copy_marker(char c) { return c == 'c' || c == 'f'; }
+bool owes_rfq(char c) {
+  return c == 'Q' || c == 'S' || c == 'F';
+}
+bool copy_marker(char c) {
+  return c == 'c' || c == 'f';
+}
+bool extended(char c) {
+  return c == 'P' || c == 'B' || c == 'D' || c == 'E' || c == 'C';
+}
 }  // namespace
 
 void RequestQueue::reset() {
-  head_ = count_ = rfq_owed_ = 0;
+  head_ = count_ = rfq_owed_ = markers_ = 0;
   tx_status_ = 'I';
   copy_in_ = copy_by_query_ = drop_copy_marker_ = unsynced_ = false;
+  skipped_.clear();
   heap_.reset();
   buf_ = inline_;
   cap_ = kInline;
 }
 
-void RequestQueue::push(char c) {
+void RequestQueue::push(Entry e) {
   if (count_ == cap_) {
     std::uint32_t ncap = cap_ * 2;
-    auto nb = std::make_unique<char[]>(ncap);
-    for (std::uint32_t i = 0; i < count_; ++i) nb[i] = at(i);
+    auto nb = std::make_unique<Entry[]>(ncap);
+    for (std::uint32_t i = 0; i < count_; ++i)
+      nb[i] = at(i);
     heap_ = std::move(nb);
     buf_ = heap_.get();
     cap_ = ncap;
     head_ = 0;
   }
-  buf_[(head_ + count_) & (cap_ - 1)] = c;
+  buf_[(head_ + count_) & (cap_ - 1)] = e;
   ++count_;
-  if (owes_rfq(c)) ++rfq_owed_;
-}
-
-void RequestQueue::pop_front() {
-  if (owes_rfq(at(0))) --rfq_owed_;
-  head_ = (head_ + 1) & (cap_ - 1);
-  --count_;
+  if (owes_rfq(e.type)) ++rfq_owed_;
+  if (copy_marker(e.type)) ++markers_;
 }
 
 void RequestQueue::erase_at(std::uint32_t i) {
-  if (owes_rfq(at(i))) --rfq_owed_;
-  for (std::uint32_t j = i; j + 1 < count_; ++j) {
-    buf_[(head_ + j) & (cap_ - 1)] = at(j + 1);
+  if (i == 0) {
+    pop_front();
+    return;
   }
+  if (owes_rfq(at(i).type)) --rfq_owed_;
+  if (copy_marker(at(i).type)) --markers_;
+  for (std::uint32_t j = i; j + 1 < count_; ++j)
+    at(j) = at(j + 1);
   --count_;
 }
 
-bool RequestQueue::on_frontend(char type) {
+RequestQueue::Action RequestQueue::head_action() const {
+  std::uint32_t i = head_index();
+  return i < count_ ? at(i).action : Action::Forward;
+}
+
+char RequestQueue::head_type() const {  // NOLINT: kept for tests
+  std::uint32_t i = head_index();
+  return i < count_ ? at(i).type : '\0';
+}
+
+bool RequestQueue::on_frontend_slow(char type, Action a, std::uint32_t tag) {
   if (copy_marker(type)) {
     if (drop_copy_marker_) {  // the server already left COPY mode; it drops this message
       drop_copy_marker_ = false;
@@ -56,32 +72,58 @@ bool RequestQueue::on_frontend(char type) {
     // Stray only if nothing can be in or about to enter COPY mode: nothing owed, no COPY seen,
     // no extended-query message (an Execute may start COPY) since the last Sync.
     if (rfq_owed_ == 0 && !copy_in_ && !unsynced_) return true;
-  } else if (type == 'd') {
-    return true;
-  } else if (!owes_rfq(type)) {
-    unsynced_ = true;  // Parse/Bind/Describe/Execute/Close/Flush (or unknown): until a Sync
+  } else if (type == 'S' || type == 'Q') {
+    unsynced_ = false;
+  } else if (extended(type)) {
+    unsynced_ = true;
+  } else if (type != 'F') {
+    // Flush and CopyData get no answer; an unknown type makes the server end the session.
+    if (type != 'H' && type != 'd') unsynced_ = true;
     return true;
   }
-  if (type == 'S' || type == 'Q') unsynced_ = false;
   if (count_ >= kMaxEntries) return false;
-  push(type);
+  push(Entry{type, a, tag});
   return true;
 }
 
-void RequestQueue::on_copy_in_response() {
-  copy_in_ = true;
-  drop_copy_marker_ = false;
-  copy_by_query_ = count_ > 0 && at(0) == 'Q';
+std::uint32_t RequestQueue::head_tag() const {
+  std::uint32_t i = head_index();
+  return i < count_ ? at(i).tag : 0;
+}
+
+bool RequestQueue::pop_synth(std::uint32_t& tag) {
+  if (count_ == 0 || at(0).action != Action::Synth) return false;
+  tag = at(0).tag;
+  pop_front();
+  return true;
+}
+
+void RequestQueue::complete_head() {
+  std::uint32_t i = head_index();
+  if (i < count_) erase_at(i);
+}
+
+// After an error in an extended-query batch the server skips to the next Sync: the requests in
+// between get no answer (synthetic ones included: the server would not have answered them).
+void RequestQueue::skip_to_sync(std::uint32_t from) {
+  while (from < count_ && at(from).type != 'S' && !copy_marker(at(from).type)) {
+    const Entry& e = at(from);
+    if (e.type == 'P' && e.action != Action::Synth && e.tag != 0) skipped_.push_back(e.tag);
+    erase_at(from);
+  }
 }
 
 // The server left COPY IN mode (CommandComplete or ErrorResponse). Syncs it read while in COPY
 // mode got no answer: drop them, and the copy end marker that closed the COPY.
 void RequestQueue::end_copy() {
   copy_in_ = false;
-  std::uint32_t i = copy_by_query_ ? 1 : 0;  // the Query that started COPY still owes its RFQ
   copy_by_query_ = false;
+  // The Query or Execute that started COPY stays (it is still answered); a Sync at the head
+  // was read in COPY mode like the others.
+  std::uint32_t i = head_index();
+  if (i < count_ && (at(i).type == 'Q' || at(i).type == 'E')) ++i;
   while (i < count_) {
-    char c = at(i);
+    char c = at(i).type;
     if (copy_marker(c)) {
       erase_at(i);
       return;
@@ -95,22 +137,78 @@ void RequestQueue::end_copy() {
   drop_copy_marker_ = true;  // the client's CopyDone/CopyFail is still to come
 }
 
-void RequestQueue::on_command_complete() {
-  if (copy_in_) end_copy();
-}
-
-void RequestQueue::on_error_response() {
-  if (copy_in_) end_copy();
-}
-
-void RequestQueue::on_ready_for_query(char status) {
-  tx_status_ = status;
-  // Leading copy markers answered by nothing (the COPY ended before they were queued).
-  while (count_ > 0 && copy_marker(at(0))) pop_front();
-  if (count_ > 0) pop_front();
-  // Trailing markers of a COPY that ended unanswered; kept while an Execute since the last
-  // Sync may still start the COPY they end.
-  while (count_ > 0 && copy_marker(at(0)) && rfq_owed_ == 0 && !unsynced_) pop_front();
+RequestQueue::Routed RequestQueue::route_slow(char type) {
+  std::uint32_t i = head_index();
+  Action act = i < count_ ? at(i).action : Action::Forward;
+  char head = i < count_ ? at(i).type : '\0';
+  std::uint32_t tag = i < count_ ? at(i).tag : 0;
+  auto out = [&](bool fwd) { return Routed{fwd, head, tag}; };
+  switch (type) {
+    case 'A':  // NotificationResponse: always the client's
+      return out(true);
+    case 'N':  // NoticeResponse, ParameterStatus: asynchronous, but caused by the head request
+    case 'S':
+      return out(act != Action::Internal);
+    case 'Z': {
+      while (count_ > 0 && copy_marker(at(0).type))
+        pop_front();
+      act = Action::Forward;
+      // Everything up to the first Query/Sync/FunctionCall is answered now.
+      while (count_ > 0) {
+        Entry e = at(0);
+        pop_front();
+        if (owes_rfq(e.type)) {
+          act = e.action;
+          break;
+        }
+      }
+      while (count_ > 0 && copy_marker(at(0).type) && rfq_owed_ == 0 && !unsynced_)
+        pop_front();
+      return out(act == Action::Forward);
+    }
+    case 'E':
+      if (copy_in_) end_copy();
+      i = head_index();
+      act = i < count_ ? at(i).action : Action::Forward;
+      head = i < count_ ? at(i).type : '\0';
+      tag = i < count_ ? at(i).tag : 0;
+      if (extended(head)) {
+        erase_at(i);
+        skip_to_sync(i);
+      }
+      return out(act != Action::Internal);
+    case 'C':
+      if (copy_in_) end_copy();
+      i = head_index();
+      act = i < count_ ? at(i).action : Action::Forward;
+      if (i < count_ && at(i).type == 'E') erase_at(i);
+      return out(act == Action::Forward);
+    case 'I':
+    case 's':
+      if (head == 'E') complete_head();
+      return out(act == Action::Forward);
+    case '1':
+      if (head == 'P') complete_head();
+      return out(act == Action::Forward);
+    case '2':
+      if (head == 'B') complete_head();
+      return out(act == Action::Forward);
+    case '3':
+      if (head == 'C') complete_head();
+      return out(act == Action::Forward);
+    case 'n':
+    case 'T':
+      if (head == 'D') complete_head();
+      return out(act == Action::Forward);
+    case 'G':
+    case 'W':
+      copy_in_ = true;
+      copy_by_query_ = head == 'Q';
+      drop_copy_marker_ = false;
+      return out(act == Action::Forward);
+    default:  // DataRow, CopyData, CopyOutResponse, ParameterDescription, ...: the head's
+      return out(act == Action::Forward);
+  }
 }
 
 }  // namespace sluice::proto

@@ -13,7 +13,7 @@ enum class StartupKind : std::uint8_t { Startup, SslRequest, GssEncRequest, Canc
 
 struct StartupPacket {
   StartupKind kind = StartupKind::Invalid;
-  std::uint32_t version = 0;  // for Startup: major << 16 | minor
+  std::uint32_t version = 0;                                // for Startup: major << 16 | minor
   std::vector<std::pair<std::string, std::string>> params;  // Startup only, in wire order
   std::uint32_t cancel_pid = 0;                             // Cancel only
   std::uint32_t cancel_secret = 0;

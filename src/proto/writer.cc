@@ -54,10 +54,14 @@ void MessageWriter::finish() {
 namespace {
 std::string_view severity_text(Severity s) {
   switch (s) {
-    case Severity::Error: return "ERROR";
-    case Severity::Fatal: return "FATAL";
-    case Severity::Notice: return "NOTICE";
-    case Severity::Warning: return "WARNING";
+    case Severity::Error:
+      return "ERROR";
+    case Severity::Fatal:
+      return "FATAL";
+    case Severity::Notice:
+      return "NOTICE";
+    case Severity::Warning:
+      return "WARNING";
   }
   return "ERROR";
 }
@@ -67,8 +71,14 @@ void write_error(std::string& out, const ErrorFields& e) {
   MessageWriter w(out);
   w.begin(be::kErrorResponse);
   auto sev = severity_text(e.severity);
-  w.u8('S').cstring(sev).u8('V').cstring(sev).u8('C').cstring(e.sqlstate).u8('M').cstring(
-      e.message);
+  w.u8('S')
+      .cstring(sev)
+      .u8('V')
+      .cstring(sev)
+      .u8('C')
+      .cstring(e.sqlstate)
+      .u8('M')
+      .cstring(e.message);
   if (!e.detail.empty()) w.u8('D').cstring(e.detail);
   if (!e.hint.empty()) w.u8('H').cstring(e.hint);
   w.u8(0).finish();
@@ -100,7 +110,8 @@ void write_auth_request(std::string& out, std::uint32_t code, std::string_view e
 void write_auth_sasl(std::string& out, std::initializer_list<std::string_view> mechanisms) {
   MessageWriter w(out);
   w.begin(be::kAuthentication).u32(auth::kSasl);
-  for (auto m : mechanisms) w.cstring(m);
+  for (auto m : mechanisms)
+    w.cstring(m);
   w.u8(0).finish();
 }
 
@@ -118,7 +129,8 @@ void write_negotiate_protocol_version(std::string& out, std::uint32_t newest_min
   w.begin(be::kNegotiateProtocolVersion)
       .u32(newest_minor)
       .u32(static_cast<std::uint32_t>(unrecognized.size()));
-  for (const auto& o : unrecognized) w.cstring(o);
+  for (const auto& o : unrecognized)
+    w.cstring(o);
   w.finish();
 }
 
@@ -130,8 +142,13 @@ void write_row_description(std::string& out, const std::vector<Column>& cols) {
     if (c.type_oid == 20) typlen = 8;
     if (c.type_oid == 23) typlen = 4;
     if (c.type_oid == 16) typlen = 1;
-    w.cstring(c.name).u32(0).u16(0).u32(c.type_oid).u16(static_cast<std::uint16_t>(typlen)).i32(-1).u16(
-        0);
+    w.cstring(c.name)
+        .u32(0)
+        .u16(0)
+        .u32(c.type_oid)
+        .u16(static_cast<std::uint16_t>(typlen))
+        .i32(-1)
+        .u16(0);
   }
   w.finish();
 }
@@ -161,7 +178,8 @@ void write_startup(std::string& out,
                    const std::vector<std::pair<std::string, std::string>>& params) {
   MessageWriter w(out);
   w.begin_untyped().u32(kProtocolV3);
-  for (const auto& [k, v] : params) w.cstring(k).cstring(v);
+  for (const auto& [k, v] : params)
+    w.cstring(k).cstring(v);
   w.u8(0).finish();
 }
 
@@ -190,8 +208,12 @@ void write_cancel_request(std::string& out, std::uint32_t pid, std::uint32_t sec
   MessageWriter(out).begin_untyped().u32(kCancelRequestCode).u32(pid).u32(secret).finish();
 }
 
-void write_terminate(std::string& out) { MessageWriter(out).begin(fe::kTerminate).finish(); }
+void write_terminate(std::string& out) {
+  MessageWriter(out).begin(fe::kTerminate).finish();
+}
 
-void write_sync(std::string& out) { MessageWriter(out).begin(fe::kSync).finish(); }
+void write_sync(std::string& out) {
+  MessageWriter(out).begin(fe::kSync).finish();
+}
 
 }  // namespace sluice::proto

@@ -17,14 +17,22 @@ std::atomic<std::uint64_t> g_next_client_id{1};
 
 std::string_view to_string(ClientState s) {
   switch (s) {
-    case ClientState::Startup: return "startup";
-    case ClientState::Auth: return "auth";
-    case ClientState::LoginWait: return "login-wait";
-    case ClientState::Idle: return "idle";
-    case ClientState::Waiting: return "waiting";
-    case ClientState::Active: return "active";
-    case ClientState::CancelWait: return "cancel";
-    case ClientState::Closed: return "closed";
+    case ClientState::Startup:
+      return "startup";
+    case ClientState::Auth:
+      return "auth";
+    case ClientState::LoginWait:
+      return "login-wait";
+    case ClientState::Idle:
+      return "idle";
+    case ClientState::Waiting:
+      return "waiting";
+    case ClientState::Active:
+      return "active";
+    case ClientState::CancelWait:
+      return "cancel";
+    case ClientState::Closed:
+      return "closed";
   }
   return "?";
 }
@@ -57,6 +65,7 @@ void Client::compute_limits() {
   client_idle_timeout_ = st.client_idle_timeout;
   transaction_timeout_ = st.transaction_timeout;
   login_timeout_ = st.client_login_timeout;
+  pinned_idle_timeout_ = st.pinned_idle_timeout;
   max_packet_ = st.max_packet_size;
   if (!user_name.empty()) {
     if (const config::UserConfig* u = cfg.find_user(user_name)) {
@@ -81,14 +90,19 @@ void Client::on_io(std::uint32_t events) {
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io.readable = true;
   switch (state) {
-    case ClientState::Startup: on_startup_input(); break;
-    case ClientState::Auth: on_auth_input(); break;
+    case ClientState::Startup:
+      on_startup_input();
+      break;
+    case ClientState::Auth:
+      on_auth_input();
+      break;
     case ClientState::LoginWait:
     case ClientState::CancelWait: {
       // Nothing may arrive here but the end of the connection.
       if (!io.readable) break;
       auto r = io.read(worker.buffers());
-      if (r.kind == net::IoResult::Kind::WouldBlock || (r.kind == net::IoResult::Kind::Data && r.n == 0)) {
+      if (r.kind == net::IoResult::Kind::WouldBlock ||
+          (r.kind == net::IoResult::Kind::Data && r.n == 0)) {
         worker.buffers().release_if_empty(io.in);
       } else if (r.kind != net::IoResult::Kind::Data) {
         close("client unexpected eof");
@@ -100,15 +114,18 @@ void Client::on_io(std::uint32_t events) {
     }
     case ClientState::Idle:
     case ClientState::Waiting:
-    case ClientState::Active: relay_client(); break;
-    case ClientState::Closed: break;
+    case ClientState::Active:
+      relay_client();
+      break;
+    case ClientState::Closed:
+      break;
   }
 }
 
 void Client::send_error(const char* sqlstate, std::string_view message, bool fatal) {
   std::size_t mark = io.out.synth_mark();
-  proto::write_error(io.out.synth(), {fatal ? proto::Severity::Fatal : proto::Severity::Error,
-                                      sqlstate, message});
+  proto::write_error(io.out.synth(),
+                     {fatal ? proto::Severity::Fatal : proto::Severity::Error, sqlstate, message});
   (void)io.out.commit_synth(mark);
 }
 
@@ -122,12 +139,14 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
   if (state == ClientState::Closed) return;
   closing_ = true;
   const auto& st = worker.cfg().settings;
-  bool logged_in = state != ClientState::Startup && state != ClientState::Auth &&
-                   state != ClientState::CancelWait;
-  if ((logged_in && st.log_disconnections) || (!logged_in && state != ClientState::CancelWait &&
-                                                st.log_pooler_errors)) {
+  bool cancel = state == ClientState::CancelWait;
+  if (st.log_disconnections && !cancel) {
     core::log(core::LogLevel::Log, "{} closing because: {} (age={}s)", log_prefix(), reason,
               (worker.loop().now() - connected_at) / core::kMicrosPerSecond);
+  }
+  if (sqlstate != nullptr && st.log_pooler_errors && !cancel) {
+    core::log(core::LogLevel::Warning, "{} pooler error: {}", log_prefix(),
+              message.empty() ? reason : message);
   }
   if (sqlstate != nullptr) {
     if (io.out.has_forwarded()) io.out.materialize();
@@ -136,6 +155,10 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
     (void)io.flush(err);
   }
   if (server != nullptr) detach_server_on_close();
+  if (sess_ != nullptr && sess_->pin_counted) {
+    worker.pools->unpin(*pool);
+    sess_->pin_counted = false;
+  }
   if (state == ClientState::Waiting || state == ClientState::LoginWait) {
     if (pool != nullptr && !worker.pools->cancel_wait(*pool, *this)) zombie_ = true;
   }
@@ -144,7 +167,7 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
   if (admin_pending_) zombie_ = true;
   if (cancel_key != 0) worker.unregister_cancel_key(cancel_key);
   if (counted_in_groups_) {
-    worker.pools->remove_client(db_name, user_name);
+    worker.pools->remove_client(db_name, user_name, limits_exempt_);
     counted_in_groups_ = false;
   }
   if (counted_in_pool_) {
@@ -208,8 +231,9 @@ void Client::check_timeouts(core::Micros now) {
     }
     case ClientState::Active: {
       if (server == nullptr) return;
-      bool busy = !server->requests.idle() || sync_rfq_ > 0;
-      if (busy && query_timeout_ > 0 && request_start != 0 && now - request_start >= query_timeout_) {
+      bool busy = !server->requests.idle() || sync_rfq_ > 0 || probe_rfq_ > 0;
+      if (busy && query_timeout_ > 0 && request_start != 0 &&
+          now - request_start >= query_timeout_) {
         pool::ServerConn* s = server;
         server = nullptr;
         s->user = nullptr;
@@ -231,6 +255,12 @@ void Client::check_timeouts(core::Micros now) {
               "transaction timeout");
         return;
       }
+      if (!busy && tx == 'I' && sess_ != nullptr && sess_->pin_reason != nullptr &&
+          pinned_idle_timeout_ > 0 && now - last_activity >= pinned_idle_timeout_) {
+        close("pinned_idle_timeout", proto::sqlstate::kIdleSessionTimeout,
+              std::string("pinned connection idle too long (") + sess_->pin_reason + ")");
+        return;
+      }
       if (!busy && tx == 'I' && client_idle_timeout_ > 0 &&
           now - last_activity >= client_idle_timeout_) {
         close("client_idle_timeout", proto::sqlstate::kIdleSessionTimeout, "client_idle_timeout");
@@ -243,11 +273,13 @@ void Client::check_timeouts(core::Micros now) {
       }
       return;
     case ClientState::CancelWait:
-      if (now - connected_at >= worker.cfg().settings.cancel_wait_timeout + core::kMicrosPerSecond) {
+      if (now - connected_at >=
+          worker.cfg().settings.cancel_wait_timeout + core::kMicrosPerSecond) {
         close("cancel_wait_timeout");
       }
       return;
-    case ClientState::Closed: return;
+    case ClientState::Closed:
+      return;
   }
 }
 

@@ -12,16 +12,19 @@
 #include "core/intrusive_list.h"
 #include "net/loop.h"
 #include "net/stream.h"
-#include "pool/params.h"
 #include "pool/pool.h"
 #include "pool/server_conn.h"
+#include "pool/settings.h"
 #include "proto/writer.h"
+#include "session/client_session.h"
 #include "session/session_worker.h"
 
 namespace sluice::session {
 
 struct ClientListTag;
 struct AuthState;
+struct AuthLookup;
+using RequestAction = proto::RequestQueue::Action;
 
 enum class ClientState : std::uint8_t {
   Startup,     // reading the first packet(s)
@@ -76,6 +79,10 @@ class Client final : public net::Pollable,
 
   [[nodiscard]] std::string log_prefix() const;
 
+  // Session state pins (SHOW CLIENTS / SHOW PINS): the reason, or nullptr, and since when.
+  [[nodiscard]] const char* pin_reason() const { return sess_ ? sess_->pin_reason : nullptr; }
+  [[nodiscard]] core::Micros pinned_since() const { return sess_ ? sess_->pinned_since : 0; }
+
   // Identity (read by the console).
   std::uint64_t id;
   SessionWorker& worker;
@@ -86,7 +93,7 @@ class Client final : public net::Pollable,
   std::string db_name;
   std::string user_name;
   std::string application_name;
-  bool admin = false;        // connected to the admin console database
+  bool admin = false;          // connected to the admin console database
   bool admin_control = false;  // may run control commands (admin_users), not only SHOW
   pool::Pool* pool = nullptr;
   pool::ServerConn* server = nullptr;
@@ -94,7 +101,7 @@ class Client final : public net::Pollable,
   core::Micros request_start = 0;  // current request forwarded and not yet answered
   core::Micros xact_start = 0;     // server reported a transaction (status T/E)
   core::Micros last_activity = 0;
-  core::Micros idle_since = 0;     // last ReadyForQuery sent to the client
+  core::Micros idle_since = 0;  // last ReadyForQuery sent to the client
   std::uint64_t cancel_key = 0;
   net::Stream io;  // the client socket
 
@@ -110,16 +117,37 @@ class Client final : public net::Pollable,
   void auth_succeeded();
   void fail_auth(const char* sqlstate = nullptr, std::string_view message = {});
   void finish_login();
-  void send_welcome(const std::vector<std::pair<std::string, std::string>>& welcome,
-                    const pool::ParamValues& defaults);
+  void send_welcome(const std::vector<std::pair<std::string, std::string>>& welcome);
   void route_cancel(std::uint32_t pid, std::uint32_t secret);
 
-  // relay (client_relay.cc)
+  // TLS toward the client (client_tls.cc)
+  [[nodiscard]] bool tls_offered() const;  // an SSLRequest would be answered 'S'
+  bool peek_direct_tls();                  // false: wait for input (or closed)
+  bool start_tls(bool direct);             // false: closed
+  bool step_tls_handshake();               // false: wait for input (or closed)
+  // authentication (client_auth.cc; auth_query.cc calls back)
+  friend class AuthQuery;
+  bool choose_check();
+  bool start_lookup();
+  void lookup_done(AuthLookup result);
+  void run_check();
+  void start_password_exchange();
+  void check_certificate();
+  void check_peer();
+  void refuse(std::string_view log_reason, const char* sqlstate, std::string_view message);
+
+  // relay (client_relay.cc, client_frames.cc)
   void relay_client();
-  enum class Step : std::uint8_t { NeedInput, Blocked, Waiting, Stop };
+  enum class Step : std::uint8_t { NeedInput, Blocked, Waiting, Stop, Next, Plain };
   Step scan_client_frames();
+  Step forward_client_message(char type, std::uint32_t wire);
+  // Fast paths: a run of whole messages that go through untouched, forwarded as one segment;
+  // the bytes taken (0: the general path handles the next message).
+  std::uint32_t pass_client_run(pool::ServerConn& s);
+  std::uint32_t pass_server_run(pool::ServerConn& s);
   void relay_server();
   Step scan_server_frames();
+  bool handle_swallowed_server_frame(char type, std::string_view body);
   bool flush_to_client();
   bool flush_to_server();
   void link(pool::ServerConn& s, bool resume);
@@ -132,6 +160,31 @@ class Client final : public net::Pollable,
   void server_failed(std::string_view reason);
   void after_request_done(char status);
 
+  // prepared statements (client_prepared.cc)
+  Step handle_parse(std::string_view body, std::uint32_t wire);
+  Step handle_bind(std::string_view body, std::uint32_t wire);
+  Step handle_describe(std::string_view body, std::uint32_t wire);
+  Step handle_close(std::string_view body, std::uint32_t wire);
+  bool ensure_server_statement(const pool::PreparedPtr& st, RequestAction how);
+  void capture_for_retry(char type, std::uint32_t avail, std::uint32_t wire);
+  void resend_retry();
+  void queue_synth(std::string message);
+  void emit_synth();
+
+  // session state (client_state.cc)
+  ClientSession& sess();
+  enum class Verdict : std::uint8_t { Go, Refused, Closed };
+  Verdict apply_effects(const sql::Effects& e, std::string& refusal);
+  void ensure_sql_prepared(const std::string& name);
+  Step send_refusal(char type, std::string_view body, std::uint32_t wire, const std::string& why);
+  void inject_internal_query(std::string_view sql);
+  void on_command_tag(std::string_view tag);
+  void start_probe();
+  void probe_frame(char type, std::string_view body);
+  void finish_probe();
+  void parameter_status(std::string_view name, std::string_view value);
+  void server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls);
+
   // output helpers
   void send_error(const char* sqlstate, std::string_view message, bool fatal);
   void send_ready(char status);
@@ -139,23 +192,35 @@ class Client final : public net::Pollable,
 
   std::unique_ptr<AuthState> auth_;
   std::vector<std::pair<std::string, std::string>> startup_;
-  std::uint32_t protocol_minor_ = 0;       // what the client asked for
-  std::vector<std::string> unknown_pq_;   // _pq_.* options we do not implement
-  pool::ParamValues params_{};  // tracked parameters this client wants
+  std::uint32_t protocol_minor_ = 0;        // what the client asked for
+  std::vector<std::string> unknown_pq_;     // _pq_.* options we do not implement
+  pool::SettingsPtr settings_;              // session settings this client wants on any server
+  pool::PoolCounters* counters_ = nullptr;  // this worker's slot of the pool's counters
+  std::unique_ptr<ClientSession> sess_;     // transaction pooling state, on first use
+  bool tracking_ = false;               // classify statements, read back, pin (not in session mode)
+  bool prepared_on_ = false;            // rename protocol-level named statements
+  std::uint32_t need_whole_ = 0;        // a message to inspect needs this many bytes buffered
+  std::uint32_t server_skip_left_ = 0;  // rest of a server message being dropped
+  std::uint32_t probe_rfq_ = 0;         // session probe in flight
+  char held_rfq_ = 0;                   // the client's ReadyForQuery, held during the probe
+  // probe results
+  std::vector<std::pair<std::string, std::string>> probe_settings_;
+  int probe_columns_ = 0;
+  bool probe_failed_ = false;
+  bool probe_has_state_ = false;
+  const char* probe_reason_ = nullptr;
 
-  std::uint32_t client_fwd_left_ = 0;  // rest of a client message being streamed to the server
-  std::uint32_t client_skip_left_ = 0; // rest of a client message being dropped
-  std::uint32_t server_fwd_left_ = 0;  // rest of a server message being streamed to the client
-  std::uint32_t sync_rfq_ = 0;         // ReadyForQuery still to swallow (parameter sync)
-  std::string sync_error_;             // ErrorResponse body from the parameter sync
-  bool release_pending_ = false;
+  std::uint32_t client_fwd_left_ = 0;   // rest of a client message being streamed to the server
+  std::uint32_t client_skip_left_ = 0;  // rest of a client message being dropped
+  std::uint32_t server_fwd_left_ = 0;   // rest of a server message being streamed to the client
+  std::uint32_t sync_rfq_ = 0;          // ReadyForQuery still to swallow (parameter sync)
+  std::string sync_error_;              // ErrorResponse body from the parameter sync
   bool closing_ = false;
-  bool pending_assignment_ = false;    // a server was assigned; deliver on_deferred
-  bool zombie_ = false;                // closed, but an assignment is still on its way
-  bool server_read_pending_ = false;
-  bool server_fatal_ = false;          // the linked backend sent FATAL: it will close
-  bool admin_pending_ = false;         // an asynchronous console command is running
-  bool cancel_outstanding_ = false;    // CancelWait: the owner worker will call back
+  bool pending_assignment_ = false;  // a server was assigned; deliver on_deferred
+  bool zombie_ = false;              // closed, but an assignment is still on its way
+  bool server_fatal_ = false;        // the linked backend sent FATAL: it will close
+  bool admin_pending_ = false;       // an asynchronous console command is running
+  bool cancel_outstanding_ = false;  // CancelWait: the owner worker will call back
 
   // Effective limits (refreshed on reload via cfg_version_).
   std::uint64_t cfg_version_ = 0;
@@ -165,8 +230,10 @@ class Client final : public net::Pollable,
   core::Micros client_idle_timeout_ = 0;
   core::Micros transaction_timeout_ = 0;
   core::Micros login_timeout_ = 0;
+  core::Micros pinned_idle_timeout_ = 0;
   std::uint32_t max_packet_ = 0;
   bool counted_in_groups_ = false;
+  bool limits_exempt_ = false;  // a console admin: counted in the groups, never refused by them
   bool counted_in_pool_ = false;
 };
 

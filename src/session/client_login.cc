@@ -1,4 +1,5 @@
 // Client login: first packet (SSL/GSS refusal, cancel, startup), limits, auth, welcome.
+#include <strings.h>
 #include <sys/random.h>
 
 #include <cstring>
@@ -19,7 +20,9 @@ namespace {
 
 constexpr std::uint32_t kMaxAuthMessage = 16384;
 
-bool is_admin_db(std::string_view db) { return db == "pgbouncer" || db == "sluice"; }
+bool is_admin_db(std::string_view db) {
+  return db == "pgbouncer" || db == "sluice";
+}
 
 bool in_list(const std::vector<std::string>& list, std::string_view name) {
   for (const auto& n : list) {
@@ -27,8 +30,6 @@ bool in_list(const std::vector<std::string>& list, std::string_view name) {
   }
   return false;
 }
-
-bool is_scram_secret(std::string_view s) { return s.rfind("SCRAM-SHA-256$", 0) == 0; }
 
 std::uint64_t random_u64() {
   std::uint64_t v = 0;
@@ -87,6 +88,15 @@ bool parse_options(std::string_view opts, std::vector<std::pair<std::string, std
 void Client::on_startup_input() {
   for (;;) {
     if (state != ClientState::Startup) return;
+    if (!auth_) auth_ = std::make_unique<AuthState>();
+    if (io.tls && !io.tls->established()) {  // TLS handshake (client_tls.cc)
+      if (!step_tls_handshake()) return;
+      continue;
+    }
+    if (!auth_->first_byte_checked && io.unscanned() == 0) {  // direct TLS?
+      if (!peek_direct_tls()) return;
+      continue;
+    }
     std::uint32_t len = 0;
     auto ls = proto::startup_length(io.scan_ptr(), io.unscanned(), len);
     if (ls == proto::StartupStatus::Bad) {
@@ -100,7 +110,7 @@ void Client::on_startup_input() {
       continue;
     }
     if (ls == proto::StartupStatus::Ok && len > io.in.cap - io.in.lo) {
-      if (!worker.buffers().reserve(io.in, len)) {
+      if (!io.reserve(worker.buffers(), len)) {
         close("out of memory");
         return;
       }
@@ -128,13 +138,30 @@ bool Client::handle_first_packet(std::uint32_t len) {
               "unexpected data after SSLRequest");
         return false;
       }
-      io.out.add_synth("N");
-      return flush_to_client();
+      if (io.tls) {
+        close("bad startup packet", proto::sqlstate::kProtocolViolation,
+              "SSLRequest inside a TLS connection");
+        return false;
+      }
+      bool tls = pkt.kind == proto::StartupKind::SslRequest && tls_offered();
+      io.out.add_synth(tls ? "S" : "N");
+      if (!flush_to_client()) return false;
+      if (!tls) return true;
+      if (!io.out.empty()) {  // one byte on a fresh socket: cannot really happen
+        close("cannot answer SSLRequest");
+        return false;
+      }
+      return start_tls(false);
     }
     case proto::StartupKind::Cancel:
       route_cancel(pkt.cancel_pid, pkt.cancel_secret);
       return false;
     case proto::StartupKind::Startup:
+      if (!io.tls && !unix_socket &&
+          worker.cfg().settings.client_tls_sslmode >= config::SslMode::Require) {
+        close("SSL required", proto::sqlstate::kInvalidAuthorization, "SSL required");
+        return false;
+      }
       handle_startup(std::move(pkt.params), pkt.version);
       return false;
     case proto::StartupKind::Invalid:
@@ -151,6 +178,12 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
   const config::Config& cfg = worker.cfg();
   const auto& st = cfg.settings;
   auto& reg = pool::ParamRegistry::instance();
+  // A startup parameter becomes a setting this client keeps on every server: the reported
+  // ones always (PgBouncer's), any valid setting name with track_session_state.
+  auto wanted = [&](const std::string& k) {
+    if (in_list(st.ignore_startup_parameters, k)) return false;
+    return reg.slot(k) >= 0 || (st.track_session_state && pool::valid_setting_name(k));
+  };
   std::vector<std::pair<std::string, std::string>> tracked;
   std::string fallback_app;
   bool have_app = false;
@@ -167,7 +200,7 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
         return;
       }
       for (auto& [ok, ov] : opts) {
-        if (reg.slot(ok) >= 0) {
+        if (wanted(ok)) {
           tracked.emplace_back(ok, ov);
         } else if (!in_list(st.ignore_startup_parameters, ok)) {
           close("unsupported startup parameter", proto::sqlstate::kProtocolViolation,
@@ -179,13 +212,13 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
       unknown_pq_.push_back(k);  // protocol extensions: we implement none, say so
     } else if (k == "fallback_application_name") {
       fallback_app = v;
-    } else if (reg.slot(k) >= 0) {
-      if (k == "application_name") have_app = true;
-      tracked.emplace_back(k, v);
     } else if (k == "replication") {
       close("replication connection", proto::sqlstate::kFeatureNotSupported,
             "replication connections are not supported yet");
       return;
+    } else if (wanted(k)) {
+      if (k == "application_name") have_app = true;
+      tracked.emplace_back(k, v);
     } else if (!in_list(st.ignore_startup_parameters, k)) {
       close("unsupported startup parameter", proto::sqlstate::kProtocolViolation,
             "unsupported startup parameter: " + k);
@@ -214,105 +247,13 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
     return;
   }
   if (st.log_connections) {
-    core::log(core::LogLevel::Log, "{} login attempt: db={} user={} tls=no", log_prefix(), db_name,
-              user_name);
+    core::log(core::LogLevel::Log, "{} login attempt: db={} user={} tls={}", log_prefix(), db_name,
+              user_name, io.tls ? io.tls->describe() : std::string("no"));
   }
   admin = is_admin_db(db_name);
-  if (!admin && cfg.find_database(db_name) == nullptr && cfg.fallback_database() == nullptr) {
-    close("no such database", proto::sqlstate::kInvalidCatalogName,
-          "no such database: " + db_name);
-    return;
-  }
+  // An unknown database is reported after authentication (as PgBouncer), so that the answer
+  // to a wrong password does not tell which databases exist.
   begin_auth();
-}
-
-void Client::begin_auth() {
-  const config::Config& cfg = worker.cfg();
-  const auto& st = cfg.settings;
-  if (protocol_minor_ > 0 || !unknown_pq_.empty()) {
-    // We speak 3.0: tell a newer client before anything else, as Postgres does.
-    std::size_t mark = io.out.synth_mark();
-    proto::write_negotiate_protocol_version(io.out.synth(), 0, unknown_pq_);
-    (void)io.out.commit_synth(mark);
-    std::vector<std::string>().swap(unknown_pq_);
-  }
-  // The admin console lets our own OS user in over the unix socket as "pgbouncer".
-  if (admin && unix_socket && net::peer_uid(io.fd) == static_cast<int>(worker.shared().uid) &&
-      (user_name == "pgbouncer" || user_name == "sluice")) {
-    admin_control = true;
-    auth_succeeded();
-    return;
-  }
-  if (admin && !in_list(st.admin_users, user_name) && !in_list(st.stats_users, user_name)) {
-    // Still authenticate first so that the answer does not tell which users exist.
-  }
-  const config::AuthEntry* entry = cfg.find_auth(user_name);
-  auth_ = std::make_unique<AuthState>();
-  auth_->user_known = entry != nullptr;
-  if (entry != nullptr) auth_->stored = entry->secret;
-
-  config::AuthType type = st.auth_type;
-  switch (type) {
-    case config::AuthType::Any:
-      auth_succeeded();
-      return;
-    case config::AuthType::Trust:
-      if (!auth_->user_known && !st.auth_file.empty()) {
-        fail_auth();
-        return;
-      }
-      auth_succeeded();
-      return;
-    case config::AuthType::Plain: auth_->method = AuthState::Method::Cleartext; break;
-    case config::AuthType::Md5:
-      auth_->method = is_scram_secret(auth_->stored) ? AuthState::Method::Scram
-                                                     : AuthState::Method::Md5;
-      break;
-    case config::AuthType::ScramSha256:
-      auth_->method = AuthState::Method::Scram;
-      break;
-    default:
-      close("unsupported auth_type", proto::sqlstate::kFeatureNotSupported,
-            "auth_type " + std::string(config::to_string(type)) + " is not supported yet");
-      return;
-  }
-  state = ClientState::Auth;
-  std::size_t mark = io.out.synth_mark();
-  switch (auth_->method) {
-    case AuthState::Method::Cleartext:
-      proto::write_auth_request(io.out.synth(), proto::auth::kCleartext);
-      break;
-    case AuthState::Method::Md5: {
-      std::uint64_t r = random_u64();
-      std::memcpy(auth_->salt.data(), &r, 4);
-      proto::write_auth_request(io.out.synth(), proto::auth::kMd5,
-                                std::string_view(reinterpret_cast<char*>(auth_->salt.data()), 4));
-      break;
-    }
-    case AuthState::Method::Scram: {
-      namespace a = proto::auth;
-      if (auth_->user_known && is_scram_secret(auth_->stored)) {
-        if (auto sec = a::parse_scram_secret(auth_->stored)) auth_->scram.emplace(std::move(*sec));
-      } else if (auth_->user_known && !a::is_md5_hash(auth_->stored)) {
-        auto srv = a::ScramServer::with_password(auth_->stored);
-        if (srv) auth_->scram.emplace(std::move(srv.value()));
-      }
-      if (!auth_->scram) {  // unknown user or an md5-only secret: a convincing failure
-        auto m = a::ScramServer::mock(user_name, worker.shared().scram_mock_key, {});
-        if (!m) {
-          close("internal error", proto::sqlstate::kInternalError, "SCRAM unavailable");
-          return;
-        }
-        auth_->scram.emplace(std::move(m.value()));
-        auth_->user_known = false;
-      }
-      proto::write_auth_sasl(io.out.synth(), {a::kScramSha256});
-      break;
-    }
-  }
-  (void)io.out.commit_synth(mark);
-  if (!flush_to_client()) return;
-  on_auth_input();
 }
 
 void Client::on_auth_input() {
@@ -326,8 +267,7 @@ void Client::on_auth_input() {
     }
     if (hs == proto::HeaderStatus::Ok && io.unscanned() >= h.wire_size()) {
       if (h.type != proto::fe::kPassword) {
-        close("bad auth packet", proto::sqlstate::kProtocolViolation,
-              "expected password response");
+        close("bad auth packet", proto::sqlstate::kProtocolViolation, "expected password response");
         return;
       }
       std::string_view body(io.scan_ptr() + proto::kHeaderLen, h.body_size());
@@ -337,7 +277,7 @@ void Client::on_auth_input() {
       continue;
     }
     if (hs == proto::HeaderStatus::Ok && h.wire_size() > io.in.cap - io.in.lo) {
-      if (!worker.buffers().reserve(io.in, static_cast<std::uint32_t>(h.wire_size()))) {
+      if (!io.reserve(worker.buffers(), static_cast<std::uint32_t>(h.wire_size()))) {
         close("out of memory");
         return;
       }
@@ -354,117 +294,20 @@ void Client::on_auth_input() {
   }
 }
 
-bool Client::handle_auth_message(std::string_view body) {
-  namespace a = proto::auth;
-  proto::BodyReader rd(body);
-  switch (auth_->method) {
-    case AuthState::Method::Cleartext: {
-      auto pw = rd.cstring();
-      if (!pw) {
-        close("bad auth packet", proto::sqlstate::kProtocolViolation, "malformed password message");
-        return false;
-      }
-      bool ok = false;
-      if (auth_->user_known) {
-        const std::string& stored = auth_->stored;
-        if (a::is_md5_hash(stored)) {
-          auto h = a::md5_password_hash(*pw, user_name);
-          ok = h && h.value() == stored;
-        } else if (is_scram_secret(stored)) {
-          auto sec = a::parse_scram_secret(stored);
-          if (sec) {
-            auto mine = a::make_scram_secret(*pw, sec->salt, sec->iterations);
-            ok = mine && mine.value().stored_key == sec->stored_key &&
-                 mine.value().server_key == sec->server_key;
-          }
-        } else {
-          ok = !stored.empty() && stored == *pw;
-        }
-      }
-      if (!ok) {
-        fail_auth();
-        return false;
-      }
-      auth_succeeded();
-      return false;
-    }
-    case AuthState::Method::Md5: {
-      auto resp = rd.cstring();
-      if (!resp) {
-        close("bad auth packet", proto::sqlstate::kProtocolViolation, "malformed password message");
-        return false;
-      }
-      if (!auth_->user_known || auth_->stored.empty() ||
-          !a::md5_verify(auth_->stored, user_name, auth_->salt, *resp)) {
-        fail_auth();
-        return false;
-      }
-      auth_succeeded();
-      return false;
-    }
-    case AuthState::Method::Scram: {
-      std::size_t mark = io.out.synth_mark();
-      if (!auth_->scram_started) {
-        auto mech = rd.cstring();
-        auto len = rd.i32();
-        if (!mech || !len || *len < 0 || static_cast<std::size_t>(*len) != rd.remaining()) {
-          close("bad auth packet", proto::sqlstate::kProtocolViolation,
-                "malformed SASLInitialResponse");
-          return false;
-        }
-        if (*mech != a::kScramSha256) {
-          close("bad auth packet", proto::sqlstate::kProtocolViolation,
-                "client selected an invalid SASL authentication mechanism");
-          return false;
-        }
-        auth_->scram_started = true;
-        auto first = auth_->scram->on_client_first(rd.rest());
-        if (!first) {
-          close("SCRAM failure", proto::sqlstate::kProtocolViolation, first.error());
-          return false;
-        }
-        proto::write_auth_request(io.out.synth(), proto::auth::kSaslContinue, first.value());
-        (void)io.out.commit_synth(mark);
-        return flush_to_client();
-      }
-      auto fin = auth_->scram->on_client_final(rd.rest());
-      if (!fin) {
-        if (auth_->scram->failure() == a::ScramFailure::Protocol) {
-          close("SCRAM failure", proto::sqlstate::kProtocolViolation, fin.error());
-        } else {
-          fail_auth();
-        }
-        return false;
-      }
-      if (!auth_->user_known) {
-        fail_auth();
-        return false;
-      }
-      proto::write_auth_request(io.out.synth(), proto::auth::kSaslFinal, fin.value());
-      (void)io.out.commit_synth(mark);
-      if (const auto* keys = auth_->scram->recovered_keys(); keys && is_scram_secret(auth_->stored)) {
-        worker.pools->remember_scram_keys(user_name, auth_->stored, *keys);
-      }
-      auth_succeeded();
-      return false;
-    }
-  }
-  return false;
-}
-
-void Client::fail_auth(const char* sqlstate, std::string_view message) {
-  if (sqlstate == nullptr) {
-    close("password authentication failed", proto::sqlstate::kInvalidPassword,
-          "password authentication failed for user \"" + user_name + "\"");
-  } else {
-    close("authentication failed", sqlstate, message);
-  }
-}
-
 void Client::auth_succeeded() {
   auth_.reset();
   const config::Config& cfg = worker.cfg();
   const auto& st = cfg.settings;
+  if (!admin && cfg.find_database(db_name) == nullptr && cfg.fallback_database() == nullptr) {
+    close("no such database: " + db_name, proto::sqlstate::kInvalidCatalogName,
+          "no such database: " + db_name);
+    return;
+  }
+  if (!admin && worker.pools->database_disabled(db_name)) {  // console DISABLE
+    std::string msg = "database \"" + db_name + "\" is disabled";
+    close(msg, proto::sqlstate::kConnectionFailure, msg);
+    return;
+  }
   if (admin) {
     if (!admin_control) {
       if (in_list(st.admin_users, user_name)) {
@@ -476,13 +319,15 @@ void Client::auth_succeeded() {
       }
     }
   }
-  std::string limit = worker.pools->try_add_client(db_name, user_name, admin && admin_control);
+  bool exempt = admin && admin_control;
+  std::string limit = worker.pools->try_add_client(db_name, user_name, exempt);
   if (!limit.empty()) {
     close("no more connections allowed (" + limit + ")", proto::sqlstate::kTooManyConnections,
           "no more connections allowed (" + limit + ")");
     return;
   }
   counted_in_groups_ = true;
+  limits_exempt_ = exempt;
   std::size_t mark = io.out.synth_mark();
   proto::write_auth_request(io.out.synth(), proto::auth::kOk);
   (void)io.out.commit_synth(mark);
@@ -498,7 +343,7 @@ void Client::auth_succeeded() {
         {"IntervalStyle", "postgres"},
         {"application_name", application_name},
     };
-    send_welcome(w, pool::ParamValues{});
+    send_welcome(w);
     state = ClientState::Idle;
     flush_to_client();
     return;
@@ -510,9 +355,8 @@ void Client::auth_succeeded() {
   worker.pools->pool_client_added(*pool);
   counted_in_pool_ = true;
   std::vector<std::pair<std::string, std::string>> welcome;
-  pool::ParamValues defaults;
-  if (worker.pools->welcome(*pool, welcome, defaults)) {
-    send_welcome(welcome, defaults);
+  if (worker.pools->welcome(*pool, welcome)) {
+    send_welcome(welcome);
     state = ClientState::Idle;
     flush_to_client();
     return;
@@ -525,41 +369,42 @@ void Client::auth_succeeded() {
 
 void Client::finish_login() {
   std::vector<std::pair<std::string, std::string>> welcome;
-  pool::ParamValues defaults;
-  if (!worker.pools->welcome(*pool, welcome, defaults)) {
+  if (!worker.pools->welcome(*pool, welcome)) {
     close("server parameters unknown", proto::sqlstate::kConnectionFailure,
           "server parameters unknown");
     return;
   }
-  send_welcome(welcome, defaults);
+  send_welcome(welcome);
   flush_to_client();
 }
 
-void Client::send_welcome(const std::vector<std::pair<std::string, std::string>>& welcome,
-                          const pool::ParamValues& defaults) {
-  auto& reg = pool::ParamRegistry::instance();
-  auto& values = pool::ValueTable::instance();
-  params_ = defaults;
+void Client::send_welcome(const std::vector<std::pair<std::string, std::string>>& welcome) {
+  auto same_name = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+  };
+  // The settings this client wants everywhere: its startup values, except those equal to
+  // what servers start with anyway (nothing to set then).
+  std::vector<std::pair<std::string, std::string>> want;
   for (const auto& [k, v] : startup_) {
-    int slot = reg.slot(k);
-    if (slot >= 0) params_.v[static_cast<std::size_t>(slot)] = values.intern(v);
+    bool is_default = false;
+    for (const auto& [wk, wv] : welcome) {
+      if (same_name(wk, k) && wv == v) is_default = true;
+    }
+    if (!is_default) want.emplace_back(k, v);
   }
+  settings_ = pool::make_settings(std::move(want));
   std::size_t mark = io.out.synth_mark();
   std::string& out = io.out.synth();
-  std::vector<bool> sent(static_cast<std::size_t>(pool::ParamRegistry::kMaxSlots), false);
   for (const auto& [k, v] : welcome) {
-    int slot = reg.slot(k);
-    if (slot >= 0 && params_.v[static_cast<std::size_t>(slot)] != 0) {
-      proto::write_parameter_status(out, k, values.get(params_.v[static_cast<std::size_t>(slot)]));
-      sent[static_cast<std::size_t>(slot)] = true;
-    } else {
-      proto::write_parameter_status(out, k, v);
-    }
+    const std::string* mine = pool::find_setting(settings_, k);
+    proto::write_parameter_status(out, k, mine != nullptr ? *mine : v);
   }
-  for (int i = 0; i < reg.count(); ++i) {
-    if (!sent[static_cast<std::size_t>(i)] && params_.v[static_cast<std::size_t>(i)] != 0) {
-      proto::write_parameter_status(out, reg.name(i), values.get(params_.v[static_cast<std::size_t>(i)]));
-    }
+  auto& reg = pool::ParamRegistry::instance();
+  for (const auto& [k, v] : startup_) {  // reported settings the server did not announce
+    bool announced = false;
+    for (const auto& [wk, wv] : welcome)
+      announced = announced || same_name(wk, k);
+    if (!announced && reg.slot(k) >= 0) proto::write_parameter_status(out, k, v);
   }
   // Cancel key: random, with the owning worker in the low byte of the secret.
   std::uint64_t r = random_u64();

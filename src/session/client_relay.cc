@@ -50,6 +50,14 @@ void Client::relay_client() {
     io.consume_scanned();
     if (st == Step::Blocked) continue;  // the segment table was full and has been flushed
     if (st != Step::NeedInput) return;
+    if (need_whole_ > 0) {
+      // A message sluice must see whole (a query to classify, a statement to rename).
+      if (!io.reserve(worker.buffers(), need_whole_)) {
+        close("out of memory", proto::sqlstate::kProgramLimitExceeded, "out of memory");
+        return;
+      }
+      need_whole_ = 0;
+    }
     if (!io.readable) {
       worker.buffers().release_if_empty(io.in);
       return;
@@ -90,107 +98,16 @@ bool Client::handle_unlinked_message(char type, std::uint32_t wire) {
       client_skip_left_ = wire - n;
       return true;
     }
-    case proto::fe::kSync:
-      if (io.unscanned() < wire) return true;  // wait for the whole (tiny) message
-      io.scan += wire;
+    case proto::fe::kSync: {
+      // No server: nothing to synchronize. Consumed as it arrives (it is 5 bytes).
+      std::uint32_t n = std::min(wire, io.unscanned());
+      io.scan += n;
+      client_skip_left_ = wire - n;
       send_ready('I');
       return true;
-    default: return false;
-  }
-}
-
-Client::Step Client::scan_client_frames() {
-  for (;;) {
-    if (client_skip_left_ > 0) {
-      std::uint32_t n = std::min(client_skip_left_, io.unscanned());
-      if (n == 0) return Step::NeedInput;
-      io.scan += n;
-      client_skip_left_ -= n;
-      continue;
     }
-    if (client_fwd_left_ > 0) {
-      std::uint32_t n = std::min(client_fwd_left_, io.unscanned());
-      if (n == 0) return Step::NeedInput;
-      if (!server->io.out.add_forward(io.scan_ptr(), n)) return Step::Blocked;
-      io.scan += n;
-      client_fwd_left_ -= n;
-      continue;
-    }
-    if (io.unscanned() == 0) return Step::NeedInput;
-    proto::Header h;
-    auto hs = proto::decode_header(io.scan_ptr(), io.unscanned(), max_packet_, h);
-    if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
-    if (hs == proto::HeaderStatus::LengthTooSmall) {
-      close("invalid message length", proto::sqlstate::kProtocolViolation,
-            "invalid message length");
-      return Step::Stop;
-    }
-    if (hs == proto::HeaderStatus::LengthTooLarge) {
-      close("max_packet_size exceeded", proto::sqlstate::kProtocolViolation,
-            "message exceeds max_packet_size");
-      return Step::Stop;
-    }
-    auto wire = static_cast<std::uint32_t>(h.wire_size());
-    if (admin && admin_pending_) return Step::Stop;
-    if (admin) {
-      if (h.type == proto::fe::kTerminate) {
-        close("client close request");
-        return Step::Stop;
-      }
-      if (h.type != proto::fe::kQuery) {
-        close("unsupported message in admin console", proto::sqlstate::kFeatureNotSupported,
-              "the admin console supports only simple queries");
-        return Step::Stop;
-      }
-      if (io.unscanned() < wire) {
-        if (wire > kMaxInspectedFrame) {
-          close("admin query too long", proto::sqlstate::kProgramLimitExceeded, "query too long");
-          return Step::Stop;
-        }
-        if (wire > io.in.cap) (void)worker.buffers().reserve(io.in, wire);
-        return Step::NeedInput;
-      }
-      std::string_view body(io.scan_ptr() + proto::kHeaderLen, h.body_size());
-      io.scan += wire;
-      if (!body.empty() && body.back() == '\0') body.remove_suffix(1);
-      handle_admin_query(body);
-      if (state == ClientState::Closed) return Step::Stop;
-      continue;
-    }
-    if (server == nullptr) {
-      if (state == ClientState::Waiting || pending_assignment_) return Step::Stop;
-      if (handle_unlinked_message(h.type, wire)) {
-        if (state == ClientState::Closed) return Step::Stop;
-        continue;
-      }
-      request_server(false);
-      if (server == nullptr || sync_rfq_ > 0) return Step::Stop;  // resumes on assignment/sync
-      continue;
-    }
-    if (sync_rfq_ > 0) return Step::Stop;  // parameter sync in flight
-    if (h.type == proto::fe::kTerminate) {
-      close("client close request");
-      return Step::Stop;
-    }
-    std::uint32_t avail = std::min(wire, io.unscanned());
-    if (!server->io.out.add_forward(io.scan_ptr(), avail)) return Step::Blocked;
-    bool was_idle = server->requests.idle();
-    if (!server->requests.on_frontend(h.type)) {
-      close("too many pipelined requests", proto::sqlstate::kProgramLimitExceeded,
-            "too many pipelined requests");
-      return Step::Stop;
-    }
-    if (was_idle && request_start == 0) request_start = worker.loop().now();
-    pool::PoolCounters& pc = pool->counters_of(worker);
-    pc.received.add(wire);
-    if (h.type == proto::fe::kParse) {
-      pc.client_parses.add(1);
-      pc.server_parses.add(1);
-    } else if (h.type == proto::fe::kBind) {
-      pc.binds.add(1);
-    }
-    io.scan += avail;
-    client_fwd_left_ = wire - avail;
+    default:
+      return false;
   }
 }
 
@@ -233,8 +150,9 @@ void Client::on_deferred() {
 void Client::link(pool::ServerConn& s, bool resume) {
   server = &s;
   s.user = this;
+  counters_ = &pool->counters_of(worker);
   {
-    pool::PoolCounters& pc = pool->counters_of(worker);
+    pool::PoolCounters& pc = *counters_;
     pc.server_assignments.add(1);
     if (state == ClientState::Waiting || state == ClientState::LoginWait) {
       pc.wait_time.add(static_cast<std::uint64_t>(worker.loop().now() - wait_since));
@@ -247,9 +165,14 @@ void Client::link(pool::ServerConn& s, bool resume) {
     finish_login();
     if (state == ClientState::Closed) return;
   }
-  // Bring the server's tracked parameters to what this client wants: one round trip, only
+  worker.sync_config();  // a console SET must apply to the next transaction, not the next tick
+  const auto& st = worker.cfg().settings;
+  tracking_ = pool->mode != config::PoolMode::Session && st.track_session_state;
+  prepared_on_ = pool->mode != config::PoolMode::Session && st.max_prepared_statements > 0;
+  // Bring the server's session settings to what this client wants: one round trip, only
   // when they differ (a client that never changed anything costs nothing).
-  std::string sql = pool::param_sync_sql(params_, s.params);
+  std::string sql;
+  if (settings_ != s.settings) sql = pool::settings_sync_sql(settings_, s.settings);
   if (!sql.empty()) {
     std::size_t mark = s.io.out.synth_mark();
     proto::write_query(s.io.out.synth(), sql);
@@ -311,8 +234,10 @@ void Client::relay_server() {
     maybe_release();
     if (server == nullptr || state == ClientState::Closed) return;
     if (st == Step::Blocked) continue;
-    if (sync_rfq_ == 0 && st == Step::Waiting) {
-      // Parameter sync finished: the client's request may go now.
+    if (sync_rfq_ == 0 && probe_rfq_ == 0 && st == Step::Waiting) {
+      // Sluice's own query finished: release if due, and the client's request may go now.
+      maybe_release();
+      if (state == ClientState::Closed) return;
       relay_client();
       if (server == nullptr || state == ClientState::Closed) return;
       continue;
@@ -335,117 +260,9 @@ void Client::relay_server() {
   }
 }
 
-Client::Step Client::scan_server_frames() {
-  pool::ServerConn& s = *server;
-  auto& reg = pool::ParamRegistry::instance();
-  for (;;) {
-    if (server_fwd_left_ > 0) {
-      std::uint32_t n = std::min(server_fwd_left_, s.io.unscanned());
-      if (n == 0) return Step::NeedInput;
-      if (!io.out.add_forward(s.io.scan_ptr(), n)) return Step::Blocked;
-      s.io.scan += n;
-      server_fwd_left_ -= n;
-      continue;
-    }
-    if (s.io.unscanned() == 0) return Step::NeedInput;
-    proto::Header h;
-    auto hs = proto::decode_header(s.io.scan_ptr(), s.io.unscanned(), kMaxServerFrame, h);
-    if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
-    if (hs != proto::HeaderStatus::Ok) {
-      server_failed("bad packet header from server");
-      return Step::Stop;
-    }
-    auto wire = static_cast<std::uint32_t>(h.wire_size());
-    bool whole = sync_rfq_ > 0 || h.type == proto::be::kReadyForQuery ||
-                 h.type == proto::be::kParameterStatus || h.type == proto::be::kErrorResponse;
-    if (whole && s.io.unscanned() < wire) {
-      if (wire > kMaxInspectedFrame) {
-        server_failed("server message too large");
-        return Step::Stop;
-      }
-      if (wire > s.io.in.cap && !worker.buffers().reserve(s.io.in, wire)) {
-        server_failed("out of memory");
-        return Step::Stop;
-      }
-      return Step::NeedInput;
-    }
-    std::string_view body;
-    if (whole) body = std::string_view(s.io.scan_ptr() + proto::kHeaderLen, h.body_size());
-
-    if (h.type == proto::be::kParameterStatus) {
-      if (auto ps = proto::ParameterStatusView::decode(body)) {
-        int slot = reg.slot(ps->name);
-        if (slot >= 0) {
-          std::uint32_t v = pool::ValueTable::instance().intern(ps->value);
-          s.params.v[static_cast<std::size_t>(slot)] = v;
-          params_.v[static_cast<std::size_t>(slot)] = v;
-        }
-        if (ps->name == "application_name") application_name = std::string(ps->value);
-      }
-    }
-    if (sync_rfq_ > 0) {  // our own SET: swallow its results
-      if (h.type == proto::be::kErrorResponse) sync_error_ = std::string(body);
-      s.io.scan += wire;
-      if (h.type == proto::be::kReadyForQuery && --sync_rfq_ == 0) {
-        if (!sync_error_.empty()) {
-          auto e = proto::ErrorView::decode(sync_error_);
-          std::string msg = e ? std::string(e->message) : "invalid server parameter";
-          core::log(core::LogLevel::Warning, "{} varcache_apply failed: {}", log_prefix(), msg);
-          server_failed("invalid server parameter");
-          return Step::Stop;
-        }
-        return Step::Waiting;
-      }
-      continue;
-    }
-    switch (h.type) {
-      case proto::be::kReadyForQuery: {
-        char status = body.empty() ? 'I' : body[0];
-        s.requests.on_ready_for_query(status);
-        if (s.requests.idle()) {
-          if (pool->mode == config::PoolMode::Statement && status != 'I') {
-            // A transaction block in statement mode: refuse it, roll back, keep the server.
-            s.io.scan += wire;
-            send_error(proto::sqlstate::kFeatureNotSupported,
-                       "transaction blocks not allowed in statement pooling mode", false);
-            send_ready('I');
-            after_request_done('I');
-            pool::ServerConn* srv = server;
-            server = nullptr;
-            state = ClientState::Idle;
-            io.out.materialize();
-            srv->io.consume_scanned();
-            srv->run_internal("ROLLBACK", pool::ServerConn::After::Release, "rollback");
-            return Step::Stop;
-          }
-          after_request_done(status);
-        }
-        break;
-      }
-      case proto::be::kErrorResponse: {
-        s.requests.on_error_response();
-        pool->counters_of(worker).errors.add(1);
-        // FATAL/PANIC: the backend is ending the session; so does this client, after the error.
-        auto e = proto::ErrorView::decode(body);
-        if (e && (e->severity == "FATAL" || e->severity == "PANIC")) server_fatal_ = true;
-        break;
-      }
-      case proto::be::kCommandComplete: s.requests.on_command_complete(); break;
-      case proto::be::kCopyInResponse:
-      case proto::be::kCopyBothResponse: s.requests.on_copy_in_response(); break;
-      default: break;
-    }
-    std::uint32_t avail = std::min(wire, s.io.unscanned());
-    if (!io.out.add_forward(s.io.scan_ptr(), avail)) return Step::Blocked;
-    pool->counters_of(worker).sent.add(wire);
-    s.io.scan += avail;
-    server_fwd_left_ = wire - avail;
-  }
-}
-
 void Client::after_request_done(char status) {
   core::Micros now = worker.loop().now();
-  pool::PoolCounters& pc = pool->counters_of(worker);
+  pool::PoolCounters& pc = (*counters_);
   pc.queries.add(1);
   if (request_start != 0) pc.query_time.add(static_cast<std::uint64_t>(now - request_start));
   if (status == 'I') {
@@ -463,10 +280,19 @@ void Client::after_request_done(char status) {
 
 void Client::maybe_release() {
   pool::ServerConn* s = server;
-  if (s == nullptr || sync_rfq_ > 0 || !s->requests.idle() || s->requests.tx_status() != 'I') {
+  if (s == nullptr || sync_rfq_ > 0 || probe_rfq_ > 0 || !s->requests.idle() ||
+      s->requests.tx_status() != 'I') {
     return;
   }
   if (pool->mode == config::PoolMode::Session && !closing_) return;
+  if (server_fwd_left_ > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
+  if (sess_ != nullptr && (sess_->settings_dirty || sess_->state_check)) {
+    // The transaction may have changed session state: ask the server before anyone else
+    // can get it (truth from the server, not from guessing at SQL).
+    start_probe();
+    return;
+  }
+  if (sess_ != nullptr && sess_->pin_reason != nullptr) return;  // pinned: keep it
   if (server_fwd_left_ > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
   if (!io.out.empty()) io.out.materialize();  // keep the bytes, free the server's buffer
   release_server();
@@ -500,9 +326,17 @@ void Client::detach_server_on_close() {
   s->user = nullptr;
   io.out.clear();
   const auto& st = worker.cfg().settings;
-  bool quiet = sync_rfq_ == 0 && s->requests.idle() && server_fwd_left_ == 0 &&
+  bool quiet = sync_rfq_ == 0 && probe_rfq_ == 0 && s->requests.idle() && server_fwd_left_ == 0 &&
                s->io.unscanned() == 0 && s->io.out.empty();
+  if (sess_ != nullptr && sess_->loaded) {
+    std::vector<std::string> unused;
+    server_reset_on_close(*s, unused);  // gives the pin back
+    s->close("client gone after LOAD");
+    return;
+  }
   if (!quiet) {
+    std::vector<std::string> none;
+    server_reset_on_close(*s, none);
     s->close("client disconnect while server was not ready");
     return;
   }
@@ -510,8 +344,12 @@ void Client::detach_server_on_close() {
   worker.buffers().release_if_empty(s->io.in);
   std::vector<std::string> sqls;
   if (s->requests.tx_status() != 'I') sqls.emplace_back("ROLLBACK");
+  server_reset_on_close(*s, sqls);  // state of a pinned client: DISCARD ALL
   bool reset = pool->mode == config::PoolMode::Session || st.server_reset_query_always;
-  if (reset && !st.server_reset_query.empty()) sqls.push_back(st.server_reset_query);
+  if (reset && !st.server_reset_query.empty()) {
+    sqls.push_back(st.server_reset_query);
+    s->forget_session_state();
+  }
   s->requests.reset();
   if (s->cancels_in_flight > 0) {
     s->close("client gone with a cancel in flight");

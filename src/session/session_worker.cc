@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "net/socket.h"
+#include "proto/codes.h"
 #include "session/cancel.h"
 #include "session/client.h"
 
@@ -57,9 +58,13 @@ void SessionWorker::adopt_client(int fd, bool unix_socket) {
   // The edge for bytes already queued is reported by epoll at registration.
 }
 
-void SessionWorker::register_cancel_key(std::uint64_t key, Client& c) { cancel_keys_[key] = &c; }
+void SessionWorker::register_cancel_key(std::uint64_t key, Client& c) {
+  cancel_keys_[key] = &c;
+}
 
-void SessionWorker::unregister_cancel_key(std::uint64_t key) { cancel_keys_.erase(key); }
+void SessionWorker::unregister_cancel_key(std::uint64_t key) {
+  cancel_keys_.erase(key);
+}
 
 Client* SessionWorker::find_cancel_key(std::uint64_t key) const {
   auto it = cancel_keys_.find(key);
@@ -69,15 +74,26 @@ Client* SessionWorker::find_cancel_key(std::uint64_t key) const {
 void SessionWorker::tick() {
   sync_config();
   core::Micros now = loop().now();
+  last_tick.store(now, std::memory_order_relaxed);
   ++ticks_;
   clients.for_each([now](Client& c) { c.check_timeouts(now); });
-  for (CancelConn* cc : std::vector<CancelConn*>(cancels)) cc->check_deadline(now);
+  for (CancelConn* cc : std::vector<CancelConn*>(cancels))
+    cc->check_deadline(now);
   if (ticks_ % 3 == 0) {
     servers.for_each([now](pool::ServerConn& s) { s.check_connect_timeout(now); });
     pools->maintain_worker(*this);
     if (id() == 0) pools->maintain_global(*this);
   }
   if (shared_.draining.load(std::memory_order_relaxed)) drain_idle_clients();
+  if (shared_.shutdown.load(std::memory_order_relaxed) == ShutdownMode::WaitForServers) {
+    // No new transactions: a client that asks for a server is told and closed.
+    clients.for_each([](Client& c) {
+      if (c.state == ClientState::Waiting || c.state == ClientState::LoginWait) {
+        c.close("server shutting down", proto::sqlstate::kAdminShutdown, "server shutting down");
+      }
+    });
+  }
+  if (shared_.admin != nullptr) shared_.admin->tick(*this);
 }
 
 void SessionWorker::drain_idle_clients() {

@@ -4,13 +4,14 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <mutex>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/intrusive_list.h"
 #include "pool/pool.h"
 #include "pool/worker_base.h"
@@ -31,18 +32,26 @@ class AdminHandler {
   virtual bool handle_query(Client& c, std::string_view sql, std::string& out) = 0;
   // The version string for SHOW VERSION, ParameterStatus server_version and --version.
   [[nodiscard]] virtual std::string version() const = 0;
+  // Every worker's tick (100 ms), on that worker's thread: console commands that wait for a
+  // condition (PAUSE, WAIT_CLOSE, SWITCHOVER) check it again.
+  virtual void tick(SessionWorker& w) { (void)w; }
 };
+
+// A shutdown that waits (SHUTDOWN WAIT_FOR_SERVERS / WAIT_FOR_CLIENTS, SIGINT / SIGTERM): only
+// the admin console may still log in; with WaitForServers, clients that need a server are closed.
+enum class ShutdownMode : int { None = 0, WaitForServers = 1, WaitForClients = 2 };
 
 // State shared by all workers (set up once by the app; counters are atomic).
 struct Shared {
   std::vector<SessionWorker*> workers;
   pool::PoolManager* pools = nullptr;
   AdminHandler* admin = nullptr;
-  std::atomic<int> clients{0};          // every accepted client socket
-  std::atomic<bool> draining{false};     // SIGTERM: no new clients, close idle ones
+  std::atomic<int> clients{0};        // every accepted client socket
+  std::atomic<bool> draining{false};  // SIGTERM: no new clients, close idle ones
   std::atomic<bool> accepting{true};
-  uid_t uid = 0;                         // ours, for admin login by peer credentials
-  std::string scram_mock_key;            // per-process secret for unknown-user SCRAM
+  std::atomic<ShutdownMode> shutdown{ShutdownMode::None};
+  uid_t uid = 0;               // ours, for admin login by peer credentials
+  std::string scram_mock_key;  // per-process secret for unknown-user SCRAM
 
   // The current configuration; workers pick it up when the version moves.
   void publish_config(config::ConfigPtr cfg);
@@ -85,6 +94,8 @@ class SessionWorker : public pool::WorkerBase {
   core::IntrusiveList<Client, ClientListTag> clients;
   std::vector<class CancelConn*> cancels;  // outgoing cancel requests in flight
   std::uint64_t cfg_version = 0;
+  // When tick() last ran (monotonic): /healthz reports a worker whose loop stopped turning.
+  std::atomic<core::Micros> last_tick{core::monotonic_now()};
 
  private:
   Shared& shared_;

@@ -141,3 +141,49 @@ def pooler(make_pooler):
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name.removeprefix("test_"))
+
+
+# -- TLS (test_tls_*.py, test_auth_*.py): certificates and a second cluster with ssl=on ----------
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_root, pooler_binary):
+    """Two CAs (ca1, ca2) and leaf certificates made with openssl, readable by the pooler."""
+    from sluice_it.tls import CertAuthority
+
+    root = pooler_binary.os_user.makedirs(os.path.join(tmp_root, "certs"), 0o755)
+    ca1 = CertAuthority(root, "ca1")
+    ca2 = CertAuthority(root, "ca2")
+    certs = {
+        "ca1": ca1,
+        "ca2": ca2,
+        # the pooler's own certificate (clients verify "localhost" / 127.0.0.1)
+        "pooler1": ca1.issue("pooler", "localhost", dns=("localhost",), ips=("127.0.0.1",)),
+        "pooler2": ca2.issue("pooler", "localhost", dns=("localhost",), ips=("127.0.0.1",)),
+        # client certificates (CN = user name)
+        "client_app": ca1.issue("client-app", "app", client=True),
+        "client_app2": ca1.issue("client-app2", "app2", client=True),
+        "client_app_ca2": ca2.issue("client-app", "app", client=True),
+        # sluice's certificate toward the TLS Postgres (role tlscert)
+        "server_client": ca1.issue("to-server", "tlscert", client=True),
+    }
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            pooler_binary.os_user.chown(os.path.join(dirpath, name))
+        pooler_binary.os_user.chown(dirpath)
+    return certs
+
+
+@pytest.fixture(scope="session")
+def pg_tls(tmp_root, tls_certs):
+    """PostgreSQL 15 with ssl=on and scram-sha-256 (sluice_it/tls.py), separate from `pg`."""
+    from sluice_it.tls import TlsPgCluster
+
+    cluster = TlsPgCluster(os.path.join(tmp_root, "tls"), default_child_user("PG_OS_USER"),
+                           tls_certs["ca1"])
+    cluster.init()
+    cluster.start()
+    try:
+        cluster.setup_objects()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -55,6 +55,8 @@ def test_sighup_with_unchanged_config_keeps_everything(make_pooler):
         assert _can_query(pooler, "appdb")
 
 
+# SIGTERM as PgBouncer 1.23+ reads it (SHUTDOWN WAIT_FOR_CLIENTS): no new clients, open
+# transactions run to their end, and the process exits when the last client has gone.
 @pytest.mark.sluice_only("PgBouncer 1.18's SIGTERM is an immediate shutdown (graceful came in 1.23)")
 def test_sigterm_refuses_new_clients_and_lets_open_transaction_commit(make_pooler, pg):
     pooler = make_pooler(pool_mode="transaction", default_pool_size=2)
@@ -78,10 +80,12 @@ def test_sigterm_refuses_new_clients_and_lets_open_transaction_commit(make_poole
 
     tx.execute("insert into it_sigterm values (2)")
     tx.execute("commit")
-    assert pooler.wait_exit(10) is not None
     assert pg.sql("select array_agg(x order by x) from it_sigterm", dbname="appdb")[0][0] == [1, 2]
-    for c in (idle, tx):
-        c.close()
+    idle.execute("select 1")  # connected clients keep being served
+    assert pooler.running()
+    idle.close()
+    tx.close()
+    assert pooler.wait_exit(10) is not None
 
 
 def test_sigint_exits_quickly_with_idle_clients(make_pooler):

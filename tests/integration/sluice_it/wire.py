@@ -54,8 +54,12 @@ class ServerError(Exception):
 class WireConn:
     """One socket speaking the protocol; every read is bounded by a timeout."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0, unix_path: str | None = None):
-        if unix_path:
+    def __init__(self, host: str, port: int, timeout: float = 5.0, unix_path: str | None = None,
+                 sock: socket.socket | None = None):
+        if sock is not None:  # an already connected socket, e.g. a TLS one
+            self.sock = sock
+            self.sock.settimeout(timeout)
+        elif unix_path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
             self.sock.connect(unix_path)

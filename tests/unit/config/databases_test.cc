@@ -65,7 +65,7 @@ TEST(Databases, EveryOption) {
   EXPECT_EQ(db->startup_params,
             (std::vector<P>{P{"client_encoding", "UTF8"}, P{"DateStyle", "ISO"},
                             P{"TimeZone", "UTC"}, P{"application_name", "myapp"}}));
-  EXPECT_TRUE(has_warning(*cfg, "unsupported parameter ignored: auth_user"));
+  EXPECT_FALSE(has_warning(*cfg, "unsupported parameter ignored: auth_user"));
 }
 
 TEST(Databases, HostListWithUnixSocketDirAndRoundRobin) {

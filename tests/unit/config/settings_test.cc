@@ -168,22 +168,61 @@ TEST(Settings, UnknownKeyIsAWarningNamingIt) {
 
 TEST(Settings, UnsupportedSettingWarnsOnlyWhenItWouldMatter) {
   auto cfg = main_section(
-      "client_tls_sslmode = require\nserver_tls_sslmode = disable\ntcp_defer_accept = 0\n"
-      "dns_max_ttl = 15.0\npeer_id = 3\nsyslog = 1\nauth_hba_file = hba.conf\nauth_type = hba\n"
+      "client_tls_ecdhcurve = prime256v1\nserver_tls_sslmode = disable\ntcp_defer_accept = 0\n"
+      "dns_max_ttl = 15.0\npeer_id = 3\nsyslog = 1\nauth_hba_file = hba.conf\nauth_type = pam\n"
       "auth_user = pgbouncer");
-  EXPECT_TRUE(has_warning(*cfg, "<config>:2: unsupported setting ignored: client_tls_sslmode"));
+  EXPECT_TRUE(has_warning(*cfg, "<config>:2: unsupported setting ignored: client_tls_ecdhcurve"));
   EXPECT_TRUE(has_warning(*cfg, "unsupported setting ignored: peer_id"));
   EXPECT_TRUE(has_warning(*cfg, "unsupported setting ignored: syslog"));
-  EXPECT_TRUE(has_warning(*cfg, "unsupported setting ignored: auth_hba_file"));
-  EXPECT_TRUE(has_warning(*cfg, "unsupported setting ignored: auth_type"));
-  EXPECT_TRUE(has_warning(*cfg, "unsupported setting ignored: auth_user"));
+  EXPECT_TRUE(has_warning(*cfg, "unsupported setting ignored: auth_type"));  // pam
+  EXPECT_FALSE(has_warning(*cfg, "unsupported setting ignored: auth_hba_file"));
+  EXPECT_FALSE(has_warning(*cfg, "unsupported setting ignored: auth_user"));
   EXPECT_FALSE(has_warning(*cfg, "server_tls_sslmode"));
   EXPECT_FALSE(has_warning(*cfg, "tcp_defer_accept"));
   EXPECT_FALSE(has_warning(*cfg, "dns_max_ttl"));
   // Stored fields keep the value; fieldless ones are kept as written.
-  EXPECT_EQ(cfg->settings.auth_type, AuthType::Hba);
+  EXPECT_EQ(cfg->settings.auth_type, AuthType::Pam);
   EXPECT_EQ(cfg->settings.auth_hba_file, "hba.conf");
-  EXPECT_EQ(cfg->unsupported_values.at("client_tls_sslmode"), "require");
+  EXPECT_EQ(cfg->settings.server_tls_sslmode, SslMode::Disable);
+  EXPECT_EQ(cfg->unsupported_values.at("client_tls_ecdhcurve"), "prime256v1");
+}
+
+TEST(Settings, TlsAndAuthSettings) {
+  auto cfg = main_section(
+      "client_tls_sslmode = VERIFY-FULL\nclient_tls_key_file = k\nclient_tls_cert_file = c\n"
+      "client_tls_ca_file = ca\nclient_tls_protocols = tlsv1.3\nclient_tls_ciphers = HIGH\n"
+      "client_tls13_ciphers = TLS_AES_256_GCM_SHA384\nserver_tls_sslmode = verify-ca\n"
+      "server_tls_ca_file = sca\nserver_tls_key_file = sk\nserver_tls_cert_file = sc\n"
+      "server_tls_protocols = all\nserver_tls_ciphers = fast\nauth_type = hba\n"
+      "auth_ident_file = ident.conf\nauth_type = cert");
+  const Settings& s = cfg->settings;
+  EXPECT_EQ(s.client_tls_sslmode, SslMode::VerifyFull);
+  EXPECT_EQ(s.client_tls_key_file, "k");
+  EXPECT_EQ(s.client_tls_cert_file, "c");
+  EXPECT_EQ(s.client_tls_ca_file, "ca");
+  EXPECT_EQ(s.client_tls_protocols, "tlsv1.3");
+  EXPECT_EQ(s.client_tls_ciphers, "HIGH");
+  EXPECT_EQ(s.client_tls13_ciphers, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(s.server_tls_sslmode, SslMode::VerifyCa);
+  EXPECT_EQ(s.server_tls_ca_file, "sca");
+  EXPECT_EQ(s.server_tls_key_file, "sk");
+  EXPECT_EQ(s.server_tls_cert_file, "sc");
+  EXPECT_EQ(s.server_tls_protocols, "all");
+  EXPECT_EQ(s.server_tls_ciphers, "fast");
+  EXPECT_EQ(s.auth_ident_file, "ident.conf");
+  EXPECT_EQ(s.auth_type, AuthType::Cert);
+  EXPECT_TRUE(cfg->warnings.size() <= 1) << cfg->warnings.size();  // ident.conf is missing
+  EXPECT_EQ(Settings{}.server_tls_sslmode, SslMode::Prefer);       // PgBouncer's default
+  EXPECT_EQ(Settings{}.client_tls_sslmode, SslMode::Disable);
+  for (const char* bad : {"client_tls_sslmode = maybe", "server_tls_sslmode = on"}) {
+    EXPECT_FALSE(parse(std::string("[pgbouncer]\n") + bad + "\n", ".").ok()) << bad;
+  }
+}
+
+TEST(Settings, ReservedAuthDbnameIsAnError) {
+  auto r = parse("[pgbouncer]\nauth_dbname = pgbouncer\n", ".");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "cannot use the reserved \"pgbouncer\" database as an auth_dbname");
 }
 
 TEST(Settings, BadValuesNameFileLineAndKey) {

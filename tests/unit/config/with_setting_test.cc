@@ -61,10 +61,21 @@ TEST(WithSetting, RefusesUnknownFixedAndInvalid) {
 
 TEST(WithSetting, UnsupportedSettingIsStoredWithAWarning) {
   auto cfg = base();
-  auto r = with_setting(*cfg, "server_tls_sslmode", "require");
+  auto r = with_setting(*cfg, "client_tls_dheparams", "legacy");
   ASSERT_TRUE(r.ok()) << r.error();
-  EXPECT_TRUE(has_warning(**r, "unsupported setting ignored: server_tls_sslmode"));
-  EXPECT_EQ((*r)->unsupported_values.at("server_tls_sslmode"), "require");
+  EXPECT_TRUE(has_warning(**r, "unsupported setting ignored: client_tls_dheparams"));
+  EXPECT_EQ((*r)->unsupported_values.at("client_tls_dheparams"), "legacy");
+}
+
+TEST(WithSetting, TlsModeAndReservedAuthDbname) {
+  auto cfg = base();
+  auto r = with_setting(*cfg, "server_tls_sslmode", "'verify-full'");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ((*r)->settings.server_tls_sslmode, SslMode::VerifyFull);
+  EXPECT_FALSE(with_setting(*cfg, "server_tls_sslmode", "sometimes").ok());
+  auto bad = with_setting(*cfg, "auth_dbname", "pgbouncer");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("reserved"), std::string::npos);
 }
 
 TEST(WithSetting, AuthFileIsReloadedAndValidated) {
@@ -113,7 +124,7 @@ TEST(Describe, SortedRowsInPgBouncerForm) {
         Expect{"track_extra_parameters", "IntervalStyle", "IntervalStyle", false},
         Expect{"max_packet_size", "2147483647", "2147483647", true},
         Expect{"client_tls_sslmode", "require", "disable", true},
-        Expect{"server_tls_sslmode", "disable", "disable", true}}) {
+        Expect{"server_tls_sslmode", "prefer", "prefer", true}}) {
     const SettingRow* r = row(rows, e.key);
     ASSERT_NE(r, nullptr) << e.key;
     EXPECT_EQ(r->value, e.value) << e.key;

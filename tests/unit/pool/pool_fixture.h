@@ -105,7 +105,8 @@ class PoolTest : public ::testing::Test {
     }
     core::Logger::instance().configure(core::LogOptions{});
     std::remove(log_path_.c_str());
-    for (int fd : peers_) ::close(fd);
+    for (int fd : peers_)
+      ::close(fd);
   }
 
   // Installs a config built from the three sections.

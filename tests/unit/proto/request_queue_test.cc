@@ -41,12 +41,19 @@ TEST(RequestQueue, SimpleQuery) {
   EXPECT_EQ(q.size(), 0u);
 }
 
-TEST(RequestQueue, MessagesWithoutReadyForQueryAreNotQueued) {
+TEST(RequestQueue, ExtendedMessagesAreQueuedButOweNoReadyForQuery) {
   RequestQueue q;
-  // Parse, Bind, Describe, Execute, Close, Flush, CopyData.
+  // Parse, Bind, Describe, Execute, Close get answers of their own; Flush and CopyData none.
   send(q, "PBDECHd");
   EXPECT_EQ(q.rfq_owed(), 0u);
+  EXPECT_EQ(q.size(), 5u);
+  EXPECT_TRUE(q.on_backend('1'));  // ParseComplete
+  EXPECT_TRUE(q.on_backend('2'));  // BindComplete
+  EXPECT_TRUE(q.on_backend('n'));  // NoData answers the Describe
+  EXPECT_TRUE(q.on_backend('C'));  // CommandComplete ends the Execute
+  EXPECT_TRUE(q.on_backend('3'));  // CloseComplete
   EXPECT_EQ(q.size(), 0u);
+  EXPECT_FALSE(q.idle()) << "no Sync yet";
 }
 
 // An extended-query batch is not finished before its Sync is answered, even though nothing
@@ -570,8 +577,8 @@ TEST(RequestQueue, CapRefusesFrontendMessagesWhenFull) {
   EXPECT_FALSE(q.on_frontend('S'));
   EXPECT_FALSE(q.on_frontend('Q'));
   EXPECT_FALSE(q.on_frontend('F'));
-  EXPECT_TRUE(q.on_frontend('P')) << "messages that owe nothing are never refused";
-  EXPECT_TRUE(q.on_frontend('d'));
+  EXPECT_FALSE(q.on_frontend('P')) << "every answered message takes a place";
+  EXPECT_TRUE(q.on_frontend('d')) << "unanswered messages are never refused";
   EXPECT_EQ(q.size(), RequestQueue::kMaxEntries);
   rfq(q, "I");
   EXPECT_TRUE(q.on_frontend('Q')) << "room again after one answer";

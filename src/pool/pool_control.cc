@@ -1,0 +1,284 @@
+// PoolManager's operator controls (PAUSE, RESUME, SUSPEND, DISABLE, RECONNECT, SWITCHOVER) and
+// the snapshots the console and /metrics read.
+#include <algorithm>
+
+#include "core/log.h"
+#include "pool/pool.h"
+
+namespace sluice::pool {
+namespace {
+
+// `db` empty selects every pool.
+bool matches(const Pool& p, std::string_view db) {
+  return db.empty() || p.db_name == db;
+}
+
+}  // namespace
+
+void PoolManager::retarget(Pool& p, std::shared_ptr<const ConnectTarget> t) {
+  std::erase_if(p.old_targets, [](const auto& w) { return w.expired(); });
+  if (p.target) p.old_targets.push_back(p.target);
+  p.target = std::move(t);
+}
+
+namespace {
+
+using Closes = std::vector<std::pair<ServerConn*, const char*>>;
+
+// Takes every idle server of `p` out of its pool (manager lock held); close_now() closes them.
+void take_idle(Pool& p, Closes& closes, const char* why) {
+  for (auto& list : p.idle) {
+    while (ServerConn* s = list.pop_front()) {
+      --p.idle_count;
+      s->state = ServerState::Closing;
+      closes.emplace_back(s, why);
+    }
+  }
+}
+
+// Closes servers taken out of their pools, each on its own worker (no lock held).
+void close_now(const Closes& closes, WorkerBase* current) {
+  for (const auto& c : closes) {
+    ServerConn* s = c.first;
+    const char* why = c.second;
+    if (s->worker == current) {
+      s->close(why);
+    } else {
+      s->worker->loop().post([s, why] { s->close(why); });
+    }
+  }
+}
+
+}  // namespace
+
+void PoolManager::pause(std::string_view db, WorkerBase* current) {
+  Closes closes;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (db.empty()) {
+      pause_all_ = true;
+    } else {
+      db_group(db).paused = true;
+    }
+    for (auto& [k, p] : pools_) {
+      if (matches(*p, db)) take_idle(*p, closes, "pause mode");
+    }
+  }
+  close_now(closes, current);
+}
+
+bool PoolManager::resume(std::string_view db, WorkerBase& current) {
+  bool was = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (db.empty()) {
+      was = pause_all_ || suspended_;
+      pause_all_ = false;
+      suspended_ = false;
+      for (auto& [k, grp] : dbs_) {
+        was = was || grp->paused;
+        grp->paused = false;
+      }
+    } else if (auto it = dbs_.find(std::string(db)); it != dbs_.end()) {
+      was = it->second->paused;
+      it->second->paused = false;
+    }
+  }
+  // Serve the queues now rather than at the next global maintenance.
+  maintain_global(current);
+  return was;
+}
+
+void PoolManager::suspend() {
+  std::lock_guard<std::mutex> g(mu_);
+  suspended_ = true;
+}
+
+bool PoolManager::paused(std::string_view db) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (db.empty()) return pause_all_;
+  auto it = dbs_.find(std::string(db));
+  return it != dbs_.end() && it->second->paused;
+}
+
+bool PoolManager::suspended() {
+  std::lock_guard<std::mutex> g(mu_);
+  return suspended_;
+}
+
+int PoolManager::paused_databases() {
+  std::lock_guard<std::mutex> g(mu_);
+  int n = 0;
+  for (auto& [k, grp] : dbs_)
+    n += grp->paused ? 1 : 0;
+  return n;
+}
+
+void PoolManager::set_disabled(std::string_view db, bool disabled) {
+  std::lock_guard<std::mutex> g(mu_);
+  db_group(db).disabled = disabled;
+}
+
+bool PoolManager::database_disabled(std::string_view db) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = dbs_.find(std::string(db));
+  return it != dbs_.end() && it->second->disabled;
+}
+
+void PoolManager::reconnect(std::string_view db, WorkerBase& current) {
+  Closes closes;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& [k, p] : pools_) {
+      if (!matches(*p, db) || !p->target) continue;
+      auto t = std::make_shared<ConnectTarget>(*p->target);
+      ++t->generation;
+      retarget(*p, std::move(t));
+      take_idle(*p, closes, "database configuration changed");
+    }
+  }
+  close_now(closes, &current);
+}
+
+int PoolManager::busy_servers(std::string_view db) {
+  std::lock_guard<std::mutex> g(mu_);
+  int n = 0;
+  for (auto& [k, p] : pools_) {
+    if (matches(*p, db)) n += p->servers - p->idle_count - p->connecting;
+  }
+  return n;
+}
+
+int PoolManager::stale_servers(std::string_view db) {
+  std::lock_guard<std::mutex> g(mu_);
+  long n = 0;
+  for (auto& [k, p] : pools_) {
+    if (!matches(*p, db)) continue;
+    std::erase_if(p->old_targets, [](const auto& w) { return w.expired(); });
+    for (const auto& w : p->old_targets) {
+      auto t = w.lock();
+      if (t && p->target && t->generation != p->target->generation) n += t.use_count() - 1;
+    }
+  }
+  return static_cast<int>(n);
+}
+
+void PoolManager::switch_target(std::string_view db, std::vector<std::string> hosts, int port,
+                                WorkerBase& current) {
+  Closes closes;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    Address file;
+    if (cfg_) {
+      const config::DatabaseConfig* d = cfg_->find_database(db);
+      if (d == nullptr) d = cfg_->fallback_database();
+      if (d != nullptr) file = {d->hosts, d->port};
+    }
+    std::string key(db);
+    if (auto it = switchovers_.find(key); it != switchovers_.end()) file = it->second.file;
+    if (hosts == file.hosts && port == file.port) {
+      switchovers_.erase(key);  // back to what the file says
+    } else {
+      switchovers_[key] = Switchover{Address{hosts, port}, file};
+    }
+    for (auto& [k, p] : pools_) {
+      if (!matches(*p, db) || !p->target) continue;
+      auto t = std::make_shared<ConnectTarget>(*p->target);
+      t->hosts = hosts;
+      t->port = port;
+      ++t->generation;
+      retarget(*p, std::move(t));
+      take_idle(*p, closes, "switchover");
+    }
+  }
+  close_now(closes, &current);
+}
+
+std::optional<PoolManager::Address> PoolManager::switched_target(std::string_view db) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = switchovers_.find(std::string(db));
+  if (it == switchovers_.end()) return std::nullopt;
+  return it->second.to;
+}
+
+void PoolManager::apply_switchovers(const config::Config& cfg) {
+  for (auto it = switchovers_.begin(); it != switchovers_.end();) {
+    const config::DatabaseConfig* d = cfg.find_database(it->first);
+    if (d == nullptr) d = cfg.fallback_database();
+    if (d != nullptr && d->hosts == it->second.file.hosts && d->port == it->second.file.port) {
+      ++it;
+      continue;
+    }
+    core::log(core::LogLevel::Log,
+              "{}: the configuration file changed the database's address; it replaces the "
+              "switchover",
+              it->first);
+    it = switchovers_.erase(it);
+  }
+}
+
+void PoolManager::with_lock(const std::function<void()>& fn) {
+  std::lock_guard<std::mutex> g(mu_);
+  fn();
+}
+
+std::vector<PoolManager::PoolSnapshot> PoolManager::pool_snapshots(core::Micros now) {
+  std::lock_guard<std::mutex> g(mu_);
+  core::Micros check_delay = cfg_ ? cfg_->settings.server_check_delay : 0;
+  std::vector<PoolSnapshot> out;
+  out.reserve(pools_.size());
+  for (auto& [k, p] : pools_) {
+    PoolSnapshot s;
+    s.database = p->db_name;
+    s.user = p->user_name;
+    s.pool_mode = std::string(config::to_string(p->mode));
+    s.cl_waiting = static_cast<int>(p->waiters.size());
+    s.cl_active = std::max(0, p->clients - s.cl_waiting);
+    s.sv_active = p->active;
+    int used = 0;
+    if (check_delay > 0) {
+      for (auto& list : p->idle) {
+        list.for_each([&](ServerConn& sc) { used += now - sc.idle_since >= check_delay ? 1 : 0; });
+      }
+    }
+    s.sv_used = used;
+    s.sv_idle = p->idle_count - used;
+    s.sv_login = p->connecting;
+    s.sv_tested = std::max(0, p->servers - p->connecting - p->active - p->idle_count);
+    s.sv_pinned = p->pinned;
+    s.pool_size = p->pool_size;
+    if (Waiter* w = p->waiters.front()) s.maxwait = now - w->wait_since;
+    s.paused = held(*p);
+    s.totals = p->totals();
+    for (std::size_t i = 0; i < p->idle.size(); ++i)
+      s.histograms.add(p->counters[i]);
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const PoolSnapshot& a, const PoolSnapshot& b) {
+    return std::tie(a.database, a.user) < std::tie(b.database, b.user);
+  });
+  return out;
+}
+
+std::vector<PoolManager::DatabaseHealth> PoolManager::database_health() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<DatabaseHealth> out;
+  auto entry = [&](const std::string& name) -> DatabaseHealth& {
+    for (auto& h : out) {
+      if (h.name == name) return h;
+    }
+    out.push_back(DatabaseHealth{name});
+    return out.back();
+  };
+  for (auto& [k, p] : pools_) {
+    DatabaseHealth& h = entry(p->db_name);
+    h.servers_up += p->servers - p->connecting;
+    if (p->last_connect_failed != 0) h.failing = true;
+  }
+  for (auto& [k, grp] : dbs_) {
+    if (grp->disabled) entry(grp->name).disabled = true;
+  }
+  return out;
+}
+
+}  // namespace sluice::pool

@@ -1,0 +1,163 @@
+// SettingsSet construction, interning and the sync query.
+#include "pool/settings.h"
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
+#include "pool/params.h"
+
+namespace sluice::pool {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
+  }
+  return o;
+}
+
+std::uint64_t hash_kv(const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a over name \0 value \0
+  auto mix = [&h](std::string_view s) {
+    for (char c : s) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    h ^= 0;
+    h *= 1099511628211ull;
+  };
+  for (const auto& [k, v] : kv) {
+    mix(k);
+    mix(v);
+  }
+  return h;
+}
+
+// Equal sets share one object, so that comparing a client's and a server's is a pointer test.
+class Interner {
+ public:
+  SettingsPtr intern(SettingsSet&& s) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto range = map_.equal_range(s.hash);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (SettingsPtr p = it->second.lock(); p && p->kv == s.kv) return p;
+    }
+    auto p = std::make_shared<const SettingsSet>(std::move(s));
+    map_.emplace(p->hash, p);
+    if (map_.size() > 8192 && map_.size() % 1024 == 0) {
+      for (auto i = map_.begin(); i != map_.end();) {
+        i = i->second.expired() ? map_.erase(i) : std::next(i);
+      }
+    }
+    return p;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_multimap<std::uint64_t, std::weak_ptr<const SettingsSet>> map_;
+};
+
+Interner& interner() {
+  static Interner i;
+  return i;
+}
+
+}  // namespace
+
+SettingsPtr make_settings(std::vector<std::pair<std::string, std::string>> kv) {
+  for (auto& [k, v] : kv)
+    k = lower(k);
+  std::stable_sort(kv.begin(), kv.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Later duplicates win.
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& e : kv) {
+    if (!out.empty() && out.back().first == e.first) {
+      out.back().second = std::move(e.second);
+    } else {
+      out.push_back(std::move(e));
+    }
+  }
+  if (out.empty()) return nullptr;
+  SettingsSet s;
+  s.hash = hash_kv(out);
+  s.kv = std::move(out);
+  return interner().intern(std::move(s));
+}
+
+SettingsPtr with_setting(const SettingsPtr& base, std::string_view name, std::string_view value,
+                         bool remove) {
+  std::vector<std::pair<std::string, std::string>> kv;
+  if (base) kv = base->kv;
+  std::string n = lower(name);
+  kv.erase(std::remove_if(kv.begin(), kv.end(), [&](const auto& e) { return e.first == n; }),
+           kv.end());
+  if (!remove) kv.emplace_back(std::move(n), std::string(value));
+  return make_settings(std::move(kv));
+}
+
+bool same_settings(const SettingsPtr& a, const SettingsPtr& b) {
+  if (a == b) return true;
+  if (!a || !b) return false;
+  return a->hash == b->hash && a->kv == b->kv;
+}
+
+const std::string* find_setting(const SettingsPtr& s, std::string_view name) {
+  if (!s) return nullptr;
+  std::string n = lower(name);
+  for (const auto& [k, v] : s->kv) {
+    if (k == n) return &v;
+  }
+  return nullptr;
+}
+
+bool valid_setting_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string settings_sync_sql(const SettingsPtr& want, const SettingsPtr& have) {
+  if (same_settings(want, have)) return {};
+  std::string resets;
+  std::string sets;
+  if (have) {
+    for (const auto& [k, v] : have->kv) {
+      if (find_setting(want, k) == nullptr && valid_setting_name(k)) resets += "RESET " + k + ";";
+    }
+  }
+  if (want) {
+    for (const auto& [k, v] : want->kv) {
+      const std::string* cur = find_setting(have, k);
+      if (cur != nullptr && *cur == v) continue;
+      sets += sets.empty() ? "SELECT " : ", ";
+      sets += "pg_catalog.set_config(" + quote_literal(k) + ", " + quote_literal(v) + ", false)";
+    }
+  }
+  if (!sets.empty()) sets += ";";
+  return resets + sets;
+}
+
+std::string session_probe_sql(bool settings, bool state) {
+  std::string sql;
+  if (settings) {
+    sql += "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session';";
+  }
+  if (state) {
+    sql +=
+        "SELECT (SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() "
+        "AND locktype = 'advisory'), (SELECT count(*) FROM pg_catalog.pg_listening_channels()), "
+        "(SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = "
+        "pg_catalog.pg_my_temp_schema()), (SELECT count(*) FROM pg_catalog.pg_cursors WHERE "
+        "is_holdable);";
+  }
+  return sql;
+}
+
+}  // namespace sluice::pool

@@ -1,0 +1,518 @@
+// Frame by frame: what the client sends (forwarded, renamed, answered locally) and what the
+// server answers (forwarded, swallowed, or read by sluice), with the request queue in step.
+#include <algorithm>
+
+#include "core/log.h"
+#include "proto/backend.h"
+#include "proto/codes.h"
+#include "proto/frame.h"
+#include "proto/reader.h"
+#include "proto/writer.h"
+#include "session/client.h"
+#include "sql/classify.h"
+#include "sql/scan.h"
+
+namespace sluice::session {
+namespace {
+// Server messages are streamed, so this only rejects nonsense lengths.
+constexpr std::uint32_t kMaxServerFrame = 0x7fffffffu;
+// Messages sluice reads whole: server ones it inspects, client queries it classifies.
+constexpr std::uint32_t kMaxInspectedFrame = 1u << 20;
+}  // namespace
+
+// ---------------------------------------------------------------- client -> server
+
+Client::Step Client::scan_client_frames() {
+  for (;;) {
+    if (client_skip_left_ > 0) {
+      std::uint32_t n = std::min(client_skip_left_, io.unscanned());
+      if (n == 0) return Step::NeedInput;
+      io.scan += n;
+      client_skip_left_ -= n;
+      continue;
+    }
+    if (client_fwd_left_ > 0) {
+      std::uint32_t n = std::min(client_fwd_left_, io.unscanned());
+      if (n == 0) return Step::NeedInput;
+      if (!server->io.out.add_forward(io.scan_ptr(), n)) return Step::Blocked;
+      io.scan += n;
+      client_fwd_left_ -= n;
+      continue;
+    }
+    if (io.unscanned() == 0) return Step::NeedInput;
+    proto::Header h;
+    auto hs = proto::decode_header(io.scan_ptr(), io.unscanned(), max_packet_, h);
+    if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
+    if (hs == proto::HeaderStatus::LengthTooSmall) {
+      close("invalid message length", proto::sqlstate::kProtocolViolation,
+            "invalid message length");
+      return Step::Stop;
+    }
+    if (hs == proto::HeaderStatus::LengthTooLarge) {
+      close("max_packet_size exceeded", proto::sqlstate::kProtocolViolation,
+            "message exceeds max_packet_size");
+      return Step::Stop;
+    }
+    auto wire = static_cast<std::uint32_t>(h.wire_size());
+    if (admin && admin_pending_) return Step::Stop;
+    if (admin) {
+      if (h.type == proto::fe::kTerminate) {
+        close("client close request");
+        return Step::Stop;
+      }
+      if (h.type != proto::fe::kQuery) {
+        close("unsupported message in admin console", proto::sqlstate::kFeatureNotSupported,
+              "the admin console supports only simple queries");
+        return Step::Stop;
+      }
+      if (io.unscanned() < wire) {
+        if (wire > kMaxInspectedFrame) {
+          close("admin query too long", proto::sqlstate::kProgramLimitExceeded, "query too long");
+          return Step::Stop;
+        }
+        need_whole_ = wire;
+        return Step::NeedInput;
+      }
+      std::string_view body(io.scan_ptr() + proto::kHeaderLen, h.body_size());
+      io.scan += wire;
+      if (!body.empty() && body.back() == '\0') body.remove_suffix(1);
+      handle_admin_query(body);
+      if (state == ClientState::Closed) return Step::Stop;
+      continue;
+    }
+    if (server == nullptr) {
+      if (state == ClientState::Waiting || pending_assignment_) return Step::Stop;
+      if (handle_unlinked_message(h.type, wire)) {
+        if (state == ClientState::Closed) return Step::Stop;
+        continue;
+      }
+      request_server(false);
+      if (server == nullptr || sync_rfq_ > 0) return Step::Stop;  // resumes on assignment/sync
+      continue;
+    }
+    if (sync_rfq_ > 0 || probe_rfq_ > 0) return Step::Stop;  // sluice's own query in flight
+    if (sess_ != nullptr && sess_->skip_to_sync) {
+      if (h.type != proto::fe::kSync) {  // the rest of a refused batch
+        std::uint32_t n = std::min(wire, io.unscanned());
+        io.scan += n;
+        client_skip_left_ = wire - n;
+        continue;
+      }
+      sess_->skip_to_sync = false;
+    }
+    if (h.type == proto::fe::kTerminate) {
+      close("client close request");
+      return Step::Stop;
+    }
+    if (pass_client_run(*server) > 0) continue;
+    Step st = forward_client_message(h.type, wire);
+    if (st != Step::Next) return st;
+  }
+}
+
+Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
+  pool::ServerConn& s = *server;
+  bool prepared = prepared_on_ && (type == proto::fe::kParse || type == proto::fe::kBind ||
+                                   type == proto::fe::kDescribe || type == proto::fe::kClose);
+  if (prepared && io.unscanned() >= proto::kHeaderLen + 2) {
+    // Unnamed portal and statement, or a portal Describe/Close: nothing to rename.
+    const char* b = io.scan_ptr() + proto::kHeaderLen;
+    if (type == proto::fe::kBind ? (b[0] == '\0' && b[1] == '\0')
+                                 : (type != proto::fe::kParse && b[0] == 'P')) {
+      prepared = false;
+    }
+  }
+  bool classify = tracking_ && (type == proto::fe::kQuery || type == proto::fe::kParse) &&
+                  wire <= kMaxInspectedFrame;
+  if (prepared || classify) {
+    if (io.unscanned() < wire) {
+      need_whole_ = wire;
+      return Step::NeedInput;
+    }
+    std::string_view body(io.scan_ptr() + proto::kHeaderLen, wire - proto::kHeaderLen);
+    switch (type) {
+      case proto::fe::kQuery: {
+        std::string_view text = body;
+        if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+        if (!sql::needs_parse(text)) break;  // the common case: costs a few dozen instructions
+        if (auto e = sql::effects_of_parsed(text)) {
+          std::string why;
+          Verdict v = apply_effects(*e, why);
+          if (v == Verdict::Closed) return Step::Stop;
+          if (v == Verdict::Refused) return send_refusal(type, body, wire, why);
+        }
+        break;
+      }
+      case proto::fe::kParse:
+        if (body[0] == '\0' && body.size() > 1) {
+          // The unnamed statement: look at its text in one pass, nothing to rename.
+          auto ts = sql::scan_text(body.data() + 1, body.data() + body.size());
+          if (!ts.terminated) {
+            close("malformed Parse", proto::sqlstate::kProtocolViolation,
+                  "malformed Parse message");
+            return Step::Stop;
+          }
+          if (!tracking_ || !ts.needs_parse) break;
+        }
+        [[fallthrough]];
+      case proto::fe::kBind:
+      case proto::fe::kDescribe:
+      case proto::fe::kClose: {
+        Step st = type == proto::fe::kParse      ? handle_parse(body, wire)
+                  : type == proto::fe::kBind     ? handle_bind(body, wire)
+                  : type == proto::fe::kDescribe ? handle_describe(body, wire)
+                                                 : handle_close(body, wire);
+        if (st != Step::Plain) return st;
+        break;
+      }
+      default:
+        break;
+    }
+    if (state == ClientState::Closed || server == nullptr) return Step::Stop;
+  }
+  std::uint32_t avail = std::min(wire, io.unscanned());
+  if (!s.io.out.add_forward(io.scan_ptr(), avail)) return Step::Blocked;
+  bool was_idle = s.requests.idle();
+  if (!s.requests.on_frontend(type)) {
+    close("too many pipelined requests", proto::sqlstate::kProgramLimitExceeded,
+          "too many pipelined requests");
+    return Step::Stop;
+  }
+  if (sess_ != nullptr &&
+      (type == proto::fe::kQuery || type == proto::fe::kSync || type == proto::fe::kFunctionCall)) {
+    ++sess_->rfq_sent;
+  }
+  if (was_idle && request_start == 0) request_start = worker.loop().now();
+  (*counters_).received.add(wire);
+  if (sess_ != nullptr && sess_->retry.capturing) capture_for_retry(type, avail, wire);
+  io.scan += avail;
+  client_fwd_left_ = wire - avail;
+  return Step::Next;
+}
+
+std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
+  // The output must be able to take the run whole (it merges with a contiguous last segment).
+  if (s.io.out.free_segs() == 0 || (sess_ != nullptr && sess_->retry.capturing)) return 0;
+  const char* begin = io.scan_ptr();
+  const char* p = begin;
+  const char* end = begin + io.unscanned();
+  bool was_idle = s.requests.idle();
+  std::uint32_t rfqs = 0;
+  while (end - p >= static_cast<std::ptrdiff_t>(proto::kHeaderLen)) {
+    char type = p[0];
+    std::uint32_t len = proto::read_be32(p + 1);
+    if (len < 4 || len > max_packet_ || len > static_cast<std::size_t>(end - p - 1)) break;
+    const char* b = p + proto::kHeaderLen;
+    std::uint32_t body = len - 4;
+    bool plain = false;
+    switch (type) {
+      case proto::fe::kBind:  // unnamed portal and statement: nothing to rename
+        plain = !prepared_on_ || (body >= 2 && b[0] == '\0' && b[1] == '\0');
+        break;
+      case proto::fe::kDescribe:
+      case proto::fe::kClose:  // a portal: nothing to rename
+        plain = !prepared_on_ || (body >= 1 && b[0] == 'P');
+        break;
+      case proto::fe::kExecute:
+      case proto::fe::kSync:
+        plain = true;
+        break;
+      case proto::fe::kParse:
+        if (!prepared_on_ && !tracking_) {
+          plain = true;
+        } else if (body > 1 && b[0] == '\0' && len < kMaxInspectedFrame) {
+          // The unnamed statement: look at its text in one pass, nothing to rename.
+          auto ts = sql::scan_text(b + 1, b + body);
+          plain = ts.terminated && (!tracking_ || !ts.needs_parse);
+        }
+        break;
+      case proto::fe::kQuery:
+        if (!tracking_) {
+          plain = true;
+        } else if (len < kMaxInspectedFrame) {
+          std::string_view text(b, body);
+          if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+          plain = !sql::needs_parse(text);
+        }
+        break;
+      default:
+        break;
+    }
+    if (!plain || !s.requests.on_frontend(type)) break;
+    rfqs += type == proto::fe::kSync || type == proto::fe::kQuery;
+    p += len + 1;
+  }
+  auto n = static_cast<std::uint32_t>(p - begin);
+  if (n == 0) return 0;
+  (void)s.io.out.add_forward(begin, n);
+  if (sess_ != nullptr) sess_->rfq_sent += rfqs;
+  if (was_idle && request_start == 0) request_start = worker.loop().now();
+  (*counters_).received.add(n);
+  io.scan += n;
+  return n;
+}
+
+// Copies the rest of a retry-able batch (Describe, Execute, Flush, Sync) as it is sent.
+void Client::capture_for_retry(char type, std::uint32_t avail, std::uint32_t wire) {
+  auto& r = sess_->retry;
+  bool ok = avail == wire && r.bytes.size() + wire <= ClientSession::kMaxRetryBytes &&
+            (type == proto::fe::kDescribe || type == proto::fe::kExecute ||
+             type == proto::fe::kFlush || type == proto::fe::kSync);
+  if (!ok) {
+    r = ClientSession::Retry{};
+    return;
+  }
+  r.bytes.append(io.scan_ptr(), wire);
+  if (type != proto::fe::kFlush) r.types.push_back(type);
+  if (type == proto::fe::kDescribe) r.described = true;
+  if (type == proto::fe::kSync) {
+    r.capturing = false;
+    r.armed = true;
+  }
+}
+
+// Sends a batch again after its statement was prepared anew (the 0A000 retry).
+void Client::resend_retry() {
+  auto r = std::move(sess_->retry);
+  sess_->retry = ClientSession::Retry{};
+  pool::ServerConn& s = *server;
+  ensure_server_statement(r.statement, RequestAction::Swallow);  // Close of the stale one, Parse
+  std::size_t mark = s.io.out.synth_mark();
+  s.io.out.synth().append(r.bytes);
+  (void)s.io.out.commit_synth(mark);
+  for (char t : r.types)
+    (void)s.requests.on_frontend(t);
+  core::log(core::LogLevel::Log, "{} cached plan changed: statement prepared again and retried",
+            log_prefix());
+  (void)flush_to_server();
+}
+
+// ---------------------------------------------------------------- server -> client
+
+Client::Step Client::scan_server_frames() {
+  pool::ServerConn& s = *server;
+  for (;;) {
+    if (server_skip_left_ > 0) {
+      std::uint32_t n = std::min(server_skip_left_, s.io.unscanned());
+      if (n == 0) return Step::NeedInput;
+      s.io.scan += n;
+      server_skip_left_ -= n;
+      continue;
+    }
+    if (server_fwd_left_ > 0) {
+      std::uint32_t n = std::min(server_fwd_left_, s.io.unscanned());
+      if (n == 0) return Step::NeedInput;
+      if (!io.out.add_forward(s.io.scan_ptr(), n)) return Step::Blocked;
+      s.io.scan += n;
+      server_fwd_left_ -= n;
+      continue;
+    }
+    if (s.io.unscanned() == 0) return Step::NeedInput;
+    if (pass_server_run(s) > 0) {
+      if (sess_ != nullptr) emit_synth();
+      continue;
+    }
+    proto::Header h;
+    auto hs = proto::decode_header(s.io.scan_ptr(), s.io.unscanned(), kMaxServerFrame, h);
+    if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
+    if (hs != proto::HeaderStatus::Ok) {
+      server_failed("bad packet header from server");
+      return Step::Stop;
+    }
+    auto wire = static_cast<std::uint32_t>(h.wire_size());
+    bool internal = sync_rfq_ > 0 || probe_rfq_ > 0;
+    bool whole = internal || h.type == proto::be::kReadyForQuery ||
+                 h.type == proto::be::kParameterStatus || h.type == proto::be::kErrorResponse ||
+                 (sess_ != nullptr && h.type == proto::be::kCommandComplete);
+    if (whole && s.io.unscanned() < wire) {
+      if (wire > kMaxInspectedFrame) {
+        server_failed("server message too large");
+        return Step::Stop;
+      }
+      if (s.io.in.cap - s.io.scan < wire) {
+        // Grow only once nothing queued for the client points into this buffer.
+        if (!io.out.empty()) return Step::Blocked;
+        s.io.consume_scanned();
+        if (!s.io.reserve(worker.buffers(), wire)) {
+          server_failed("out of memory");
+          return Step::Stop;
+        }
+      }
+      return Step::NeedInput;
+    }
+    std::string_view body;
+    if (whole) body = std::string_view(s.io.scan_ptr() + proto::kHeaderLen, h.body_size());
+
+    if (internal) {  // sluice's own SET or probe: read, never forwarded
+      s.io.scan += wire;
+      if (handle_swallowed_server_frame(h.type, body)) return Step::Waiting;
+      if (state == ClientState::Closed || server == nullptr) return Step::Stop;
+      continue;
+    }
+    auto routed = s.requests.route(h.type);
+    char head = routed.head;
+    std::uint32_t tag = routed.tag;
+    bool fwd = routed.forward;
+    switch (h.type) {
+      case proto::be::kReadyForQuery: {
+        char status = body.empty() ? 'I' : body[0];
+        s.requests.set_tx_status(status);
+        if (sess_ != nullptr && sess_->retry.pending) {
+          // The refused batch is over on the server; the client's Sync is answered by the
+          // batch sent again.
+          s.io.scan += wire;
+          resend_retry();
+          continue;
+        }
+        if (sess_ != nullptr && fwd) {
+          ++sess_->rfq_done;
+          while (!sess_->pending_ops.empty() &&
+                 sess_->pending_ops.front().rfq_seq <= sess_->rfq_done) {
+            sess_->pending_ops.pop_front();  // their request ended before their tag: failed
+          }
+        }
+        if (s.requests.idle()) {
+          if (pool->mode == config::PoolMode::Statement && status != 'I') {
+            // A transaction block in statement mode: refuse it, roll back, keep the server.
+            s.io.scan += wire;
+            send_error(proto::sqlstate::kFeatureNotSupported,
+                       "transaction blocks not allowed in statement pooling mode", false);
+            send_ready('I');
+            after_request_done('I');
+            pool::ServerConn* srv = server;
+            server = nullptr;
+            state = ClientState::Idle;
+            io.out.materialize();
+            srv->io.consume_scanned();
+            srv->run_internal("ROLLBACK", pool::ServerConn::After::Release, "rollback");
+            return Step::Stop;
+          }
+          after_request_done(status);
+          if (status == 'I' && sess_ != nullptr && (sess_->settings_dirty || sess_->state_check)) {
+            // Sluice asks the server about session state first; the client hears that its
+            // request is done only then, so nothing it does next can overtake the answer.
+            held_rfq_ = status;
+            fwd = false;
+          }
+        }
+        break;
+      }
+      case proto::be::kParameterStatus:
+        if (auto ps = proto::ParameterStatusView::decode(body))
+          parameter_status(ps->name, ps->value);
+        break;
+      case proto::be::kErrorResponse: {
+        pool::PoolCounters& pc = (*counters_);
+        pc.errors.add(1);
+        // A Parse sluice registered failed, or was skipped: the server does not have it.
+        if (head == proto::fe::kParse && tag != 0 && s.statements) s.statements->remove(tag);
+        if (s.statements) {
+          for (std::uint32_t id : s.requests.take_skipped_parses())
+            s.statements->remove(id);
+        }
+        // FATAL/PANIC: the backend is ending the session; so does this client, after the error.
+        auto e = proto::ErrorView::decode(body);
+        if (e && (e->severity == "FATAL" || e->severity == "PANIC")) server_fatal_ = true;
+        if (e && e->sqlstate == "0A000" && head == proto::fe::kBind && tag != 0 && s.statements) {
+          // "cached plan must not change result type": this server's statement is stale.
+          s.statements->mark_stale(tag);
+          auto& r = sess().retry;
+          if ((r.capturing || r.armed) && r.described && r.statement && r.statement->id == tag) {
+            r.pending = true;  // nothing of it reached the client: prepare again and resend
+            fwd = false;
+          } else {
+            r = ClientSession::Retry{};
+          }
+        }
+        break;
+      }
+      case proto::be::kBindComplete:
+        if (sess_ != nullptr && sess_->retry.active()) sess_->retry = ClientSession::Retry{};
+        break;  // it ran: no retry
+      case proto::be::kCommandComplete:
+        if (sess_ != nullptr && fwd && !body.empty()) {
+          std::string_view tag_text = body;
+          if (tag_text.back() == '\0') tag_text.remove_suffix(1);
+          on_command_tag(tag_text);
+        }
+        break;
+      default:
+        break;
+    }
+    if (fwd) {
+      std::uint32_t avail = std::min(wire, s.io.unscanned());
+      if (!io.out.add_forward(s.io.scan_ptr(), avail)) return Step::Blocked;
+      (*counters_).sent.add(wire);
+      s.io.scan += avail;
+      server_fwd_left_ = wire - avail;
+    } else {
+      std::uint32_t n = std::min(wire, s.io.unscanned());
+      s.io.scan += n;
+      server_skip_left_ = wire - n;
+    }
+    if (sess_ != nullptr) emit_synth();
+  }
+}
+
+std::uint32_t Client::pass_server_run(pool::ServerConn& s) {
+  if (sync_rfq_ > 0 || probe_rfq_ > 0 || io.out.free_segs() == 0) return 0;
+  const char* begin = s.io.scan_ptr();
+  const char* p = begin;
+  const char* end = begin + s.io.unscanned();
+  while (end - p >= static_cast<std::ptrdiff_t>(proto::kHeaderLen)) {
+    char type = p[0];
+    std::uint32_t len = proto::read_be32(p + 1);
+    if (len < 4 || len > static_cast<std::size_t>(end - p - 1)) break;  // partial: general path
+    switch (type) {
+      case proto::be::kDataRow:
+      case proto::be::kRowDescription:
+      case proto::be::kParameterDescription:
+      case proto::be::kNoData:
+      case proto::be::kParseComplete:
+      case proto::be::kCloseComplete:
+      case proto::be::kPortalSuspended:
+      case proto::be::kEmptyQueryResponse:
+        break;
+      case proto::be::kBindComplete:  // a batch kept for a retry is over once Bind succeeds
+        if (sess_ != nullptr && sess_->retry.active()) goto done;
+        break;
+      case proto::be::kCommandComplete:  // tags that change session state are read
+        if (sess_ != nullptr && len > 4 && (p[5] == 'D' || p[5] == 'P' || p[5] == 'L')) goto done;
+        break;
+      default:
+        goto done;
+    }
+    if (!s.requests.pass_forward(type)) break;
+    p += len + 1;
+  }
+done:
+  auto n = static_cast<std::uint32_t>(p - begin);
+  if (n == 0) return 0;
+  (void)io.out.add_forward(begin, n);
+  (*counters_).sent.add(n);
+  s.io.scan += n;
+  return n;
+}
+
+// One message of sluice's own SET (sync) or session probe. True when it is over.
+bool Client::handle_swallowed_server_frame(char type, std::string_view body) {
+  if (sync_rfq_ > 0) {
+    if (type == proto::be::kErrorResponse) sync_error_ = std::string(body);
+    if (type != proto::be::kReadyForQuery || --sync_rfq_ > 0) return false;
+    if (!sync_error_.empty()) {
+      auto e = proto::ErrorView::decode(sync_error_);
+      std::string msg = e ? std::string(e->message) : "invalid server parameter";
+      core::log(core::LogLevel::Warning, "{} varcache_apply failed: {}", log_prefix(), msg);
+      server_failed("invalid server parameter");
+      return false;
+    }
+    server->settings = settings_;
+    return true;
+  }
+  probe_frame(type, body);
+  if (type != proto::be::kReadyForQuery || --probe_rfq_ > 0) return false;
+  finish_probe();
+  return true;
+}
+
+}  // namespace sluice::session

@@ -1,0 +1,292 @@
+// Session state in transaction pooling: what a statement may change, sluice's own queries to
+// replay or read it back, pins for state that cannot move (design.md §3).
+#include <cstdlib>
+
+#include "core/log.h"
+#include "pool/params.h"
+#include "proto/codes.h"
+#include "proto/frame.h"
+#include "proto/reader.h"
+#include "proto/writer.h"
+#include "session/client.h"
+
+namespace sluice::session {
+namespace {
+
+std::string quote_ident(std::string_view s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"') o.push_back('"');
+    o.push_back(c);
+  }
+  o.push_back('"');
+  return o;
+}
+
+}  // namespace
+
+void Client::inject_internal_query(std::string_view sql) {
+  pool::ServerConn& s = *server;
+  std::size_t mark = s.io.out.synth_mark();
+  proto::write_query(s.io.out.synth(), sql);
+  (void)s.io.out.commit_synth(mark);
+  (void)s.requests.on_frontend(proto::fe::kQuery, RequestAction::Internal);
+}
+
+// The server must know the client's SQL-level prepared statement `name` before EXECUTE or
+// DEALLOCATE reaches it: replay the client's PREPARE where it is missing or different.
+void Client::ensure_sql_prepared(const std::string& name) {
+  ClientSession& ss = sess();
+  pool::ServerConn& s = *server;
+  if (!s.sql_prepared)
+    s.sql_prepared = std::make_unique<std::unordered_map<std::string, std::string>>();
+  auto it = ss.sql_prepared.find(name);
+  if (it == ss.sql_prepared.end()) {
+    // Not this client's: if another client left one of that name here, it must not run it
+    // (I2); drop it so that the server answers "does not exist" as it would directly.
+    if (s.sql_prepared->erase(name) != 0) inject_internal_query("DEALLOCATE " + quote_ident(name));
+    return;
+  }
+  auto have = s.sql_prepared->find(name);
+  if (have != s.sql_prepared->end() && have->second == it->second) return;
+  if (have != s.sql_prepared->end()) inject_internal_query("DEALLOCATE " + quote_ident(name));
+  inject_internal_query(it->second);
+  (*s.sql_prepared)[name] = it->second;
+}
+
+// Before forwarding a statement that may touch session state. `refusal` is set when sluice
+// refuses to run it (the pin limit), so that the server raises the error in its place.
+Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusal) {
+  if (e.parse_error) return Verdict::Go;  // the server refuses it itself
+  ClientSession& ss = sess();
+  if (e.pin_reason != nullptr && !ss.pin_counted) {
+    if (!worker.pools->try_pin(*pool)) {
+      refusal = std::string("too many pinned connections in this pool: cannot keep a server for ") +
+                e.pin_reason + " (max_pinned_servers)";
+      return Verdict::Refused;
+    }
+    ss.pin_counted = true;  // held from now; given back if the state does not appear
+  }
+  if (e.settings) ss.settings_dirty = true;
+  if (e.state || e.pin_reason != nullptr || e.load) ss.state_check = true;
+  std::uint64_t seq = ss.rfq_sent + 1;  // the request these statements belong to
+  pool::ServerConn& s = *server;
+  for (const auto& op : e.prepared_ops) {
+    switch (op.op) {
+      case sql::Effects::Op::Prepare:
+        if (s.sql_prepared && s.sql_prepared->count(op.name) != 0) {
+          // Left by another client: make room for this one's.
+          inject_internal_query("DEALLOCATE " + quote_ident(op.name));
+          s.sql_prepared->erase(op.name);
+        }
+        break;
+      case sql::Effects::Op::Deallocate:
+        ensure_sql_prepared(op.name);
+        break;
+      default:
+        break;
+    }
+    ss.pending_ops.push_back({seq, op.op, op.name, op.text});
+  }
+  for (const auto& name : e.executes)
+    ensure_sql_prepared(name);
+  return Verdict::Go;
+}
+
+// Replaces a refused statement by one that makes the server raise the error, so that the
+// transaction state ends up exactly as if the statement had failed there.
+Client::Step Client::send_refusal(char type, std::string_view body, std::uint32_t wire,
+                                  const std::string& why) {
+  std::string sql =
+      "DO $sluice$BEGIN RAISE EXCEPTION '" + why + "' USING ERRCODE = '53300'; END$sluice$";
+  pool::ServerConn& s = *server;
+  std::size_t mark = s.io.out.synth_mark();
+  if (type == proto::fe::kQuery) {
+    proto::write_query(s.io.out.synth(), sql);
+  } else {  // Parse: same name and parameter types, the raising text
+    proto::BodyReader r(body);
+    auto name = r.cstring();
+    (void)r.cstring();
+    proto::MessageWriter(s.io.out.synth())
+        .begin(proto::fe::kParse)
+        .cstring(name ? *name : std::string_view())
+        .cstring(sql)
+        .bytes(r.rest())
+        .finish();
+  }
+  (void)s.io.out.commit_synth(mark);
+  (void)s.requests.on_frontend(type);
+  if (type == proto::fe::kQuery) ++sess().rfq_sent;
+  core::log(core::LogLevel::Log, "{} refused: {}", log_prefix(), why);
+  io.scan += wire;
+  return Step::Next;
+}
+
+void Client::on_command_tag(std::string_view tag) {
+  ClientSession& ss = *sess_;
+  pool::ServerConn& s = *server;
+  auto take = [&](sql::Effects::Op want) -> std::optional<ClientSession::PendingOp> {
+    while (!ss.pending_ops.empty()) {
+      ClientSession::PendingOp op = std::move(ss.pending_ops.front());
+      ss.pending_ops.pop_front();
+      if (op.op == want) return op;
+    }
+    return std::nullopt;
+  };
+  if (tag == "DEALLOCATE ALL" || tag == "DISCARD ALL") {
+    // Every prepared statement of this server is gone, protocol-level ones included.
+    ss.statements.clear();
+    ss.sql_prepared.clear();
+    if (s.statements) s.statements->clear();
+    if (s.sql_prepared) s.sql_prepared->clear();
+    (void)take(tag == "DISCARD ALL" ? sql::Effects::Op::DiscardAll
+                                    : sql::Effects::Op::DeallocateAll);
+  } else if (tag == "PREPARE") {
+    if (auto op = take(sql::Effects::Op::Prepare)) {
+      ss.sql_prepared[op->name] = op->text;
+      if (!s.sql_prepared)
+        s.sql_prepared = std::make_unique<std::unordered_map<std::string, std::string>>();
+      (*s.sql_prepared)[op->name] = op->text;
+    }
+  } else if (tag == "DEALLOCATE") {
+    if (auto op = take(sql::Effects::Op::Deallocate)) {
+      ss.sql_prepared.erase(op->name);
+      if (s.sql_prepared) s.sql_prepared->erase(op->name);
+    }
+  } else if (tag == "LOAD") {
+    ss.loaded = true;
+    ss.state_check = true;
+  }
+}
+
+// A ParameterStatus while forwarding: reported settings follow the server exactly (SET, SET
+// LOCAL and its revert at commit, RESET all report the new value).
+void Client::parameter_status(std::string_view name, std::string_view value) {
+  if (name == "application_name") application_name = std::string(value);
+  if (pool::ParamRegistry::instance().slot(name) < 0) return;
+  settings_ = pool::with_setting(settings_, name, value);
+  server->settings = pool::with_setting(server->settings, name, value);
+}
+
+void Client::start_probe() {
+  ClientSession& ss = *sess_;
+  std::string sql = pool::session_probe_sql(ss.settings_dirty, ss.state_check);
+  probe_rfq_ = 1;
+  probe_settings_.clear();
+  probe_columns_ = 0;
+  probe_failed_ = false;
+  probe_has_state_ = false;
+  probe_reason_ = nullptr;
+  pool::ServerConn& s = *server;
+  std::size_t mark = s.io.out.synth_mark();
+  proto::write_query(s.io.out.synth(), sql);
+  (void)s.io.out.commit_synth(mark);
+  if (!flush_to_server()) return;
+}
+
+void Client::probe_frame(char type, std::string_view body) {
+  proto::BodyReader r(body);
+  switch (type) {
+    case proto::be::kRowDescription: {
+      auto n = r.u16();
+      probe_columns_ = n ? *n : 0;
+      break;
+    }
+    case proto::be::kDataRow: {
+      auto n = r.u16();
+      if (!n) break;
+      std::vector<std::string_view> cols;
+      for (std::uint16_t i = 0; i < *n; ++i) {
+        auto len = r.i32();
+        if (!len) return;
+        if (*len < 0) {
+          cols.emplace_back();
+          continue;
+        }
+        auto v = r.bytes(static_cast<std::size_t>(*len));
+        if (!v) return;
+        cols.push_back(*v);
+      }
+      if (probe_columns_ == 2 && cols.size() == 2) {
+        probe_settings_.emplace_back(std::string(cols[0]), std::string(cols[1]));
+      } else if (probe_columns_ == 4 && cols.size() == 4) {
+        static const char* const kReasons[] = {"advisory lock", "listen", "temp table",
+                                               "cursor with hold"};
+        for (std::size_t i = 0; i < 4; ++i) {
+          if (std::atoll(std::string(cols[i]).c_str()) > 0) {
+            probe_has_state_ = true;
+            if (probe_reason_ == nullptr) probe_reason_ = kReasons[i];
+          }
+        }
+      }
+      break;
+    }
+    case proto::be::kErrorResponse:
+      probe_failed_ = true;
+      break;
+    default:
+      break;
+  }
+}
+
+void Client::finish_probe() {
+  ClientSession& ss = *sess_;
+  if (probe_failed_) {
+    core::log(core::LogLevel::Warning, "{} session probe failed", log_prefix());
+  } else {
+    if (ss.settings_dirty) {
+      settings_ = pool::make_settings(std::move(probe_settings_));
+      server->settings = settings_;
+    }
+    if (ss.state_check) {
+      bool has = probe_has_state_ || ss.loaded;
+      const char* reason = ss.loaded ? "load" : probe_reason_;
+      if (has) {
+        if (ss.pin_reason == nullptr) {
+          if (!ss.pin_counted && !worker.pools->try_pin(*pool)) {
+            close("pin limit reached", proto::sqlstate::kTooManyConnections,
+                  std::string("too many pinned connections in this pool (") + reason + ")");
+            return;
+          }
+          ss.pin_counted = true;
+          ss.pinned_since = worker.loop().now();
+          core::log(core::LogLevel::Log, "{} pinned to S-{}: {}", log_prefix(), server->id, reason);
+        }
+        ss.pin_reason = reason;
+      } else {
+        if (ss.pin_reason != nullptr) {
+          core::log(core::LogLevel::Log, "{} unpinned from S-{}", log_prefix(), server->id);
+        }
+        ss.pin_reason = nullptr;
+        if (ss.pin_counted) {
+          worker.pools->unpin(*pool);
+          ss.pin_counted = false;
+        }
+      }
+    }
+  }
+  probe_settings_.clear();
+  ss.settings_dirty = ss.state_check = false;
+  if (held_rfq_ != 0) {
+    send_ready(held_rfq_);
+    held_rfq_ = 0;
+  }
+}
+
+// The client leaves while linked: what the server must run before anyone else uses it.
+// Returns false if it must be closed instead.
+void Client::server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls) {
+  if (!sess_) return;
+  ClientSession& ss = *sess_;
+  if (ss.pin_reason != nullptr || ss.pin_counted) {
+    sqls.emplace_back("DISCARD ALL");  // locks, LISTEN, temp tables, cursors, settings
+    s.forget_session_state();
+  }
+  if (ss.pin_counted) {
+    worker.pools->unpin(*pool);
+    ss.pin_counted = false;
+  }
+  ss.pin_reason = nullptr;
+}
+
+}  // namespace sluice::session
