@@ -112,10 +112,12 @@ void Outbox::advance(std::size_t sent) {
 Outbox::Flush Outbox::flush(int fd, int& err) {
   while (nsegs_ > 0) {
     iovec iov[kMaxSegs];
+    std::size_t total = 0;
     for (std::uint8_t i = 0; i < nsegs_; ++i) {
       const Seg& s = segs_[i];
       iov[i].iov_base = const_cast<char*>(s.ptr != nullptr ? s.ptr : synth_.data() + s.off);
       iov[i].iov_len = s.len;
+      total += s.len;
     }
     IoResult r = nsegs_ == 1
                      ? send_some(fd, static_cast<const char*>(iov[0].iov_base), iov[0].iov_len)
@@ -124,6 +126,10 @@ Outbox::Flush Outbox::flush(int fd, int& err) {
     if (r.kind == IoResult::Kind::Error) {
       err = r.err;
       return Flush::Error;
+    }
+    if (r.n == total) {  // the common case: all of it went
+      nsegs_ = 0;
+      break;
     }
     advance(r.n);
     if (nsegs_ > 0 && r.n == 0) return Flush::Blocked;

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -32,10 +33,26 @@ inline constexpr std::size_t kLatencyBuckets = kLatencyBoundsUs.size() + 1;
 // add() is one observation (a query, a transaction, a wait), so the relay's call sites feed
 // the /metrics histograms without knowing of them. Single writer, like Counter.
 class TimedCounter {
+  // kFirstBucket[w]: the first bucket whose bound is at least 2^(w-1), the least value of
+  // bit width w.
+  static constexpr std::array<std::uint8_t, 65> kFirstBucket = [] {
+    std::array<std::uint8_t, 65> t{};
+    for (std::size_t w = 0; w < t.size(); ++w) {
+      std::uint64_t least = w == 0 ? 0 : std::uint64_t{1} << (w - 1);
+      std::size_t i = 0;
+      while (i < kLatencyBoundsUs.size() && least > kLatencyBoundsUs[i])
+        ++i;
+      t[w] = static_cast<std::uint8_t>(i);
+    }
+    return t;
+  }();
+
  public:
   void add(std::uint64_t us) {
     sum_.add(us);
-    std::size_t i = 0;
+    // Start at the first bucket that can hold a value of this bit width: at most a step or
+    // two from there (the bounds are 2 to 2.5 apart).
+    std::size_t i = kFirstBucket[static_cast<std::size_t>(std::bit_width(us))];
     while (i < kLatencyBoundsUs.size() && us > kLatencyBoundsUs[i])
       ++i;
     buckets_[i].add(1);

@@ -108,6 +108,15 @@ class RequestQueue {
     return true;
   }
 
+  // True when the head is a forwarded simple Query and nothing special is pending: then
+  // pass_forward() takes every message of the fast path unchanged until its ReadyForQuery, and
+  // the relay need not ask it message by message.
+  [[nodiscard]] bool head_is_forwarded_query() const {
+    if (markers_ != 0 || count_ == 0 || copy_in_) return false;
+    const Entry& h = buf_[head_ & (cap_ - 1)];
+    return h.action == Action::Forward && h.type == 'Q';
+  }
+
   // The status byte of ReadyForQuery ('Z'); call on_backend('Z') for the routing first.
   void set_tx_status(char status) { tx_status_ = status; }
 

@@ -459,6 +459,7 @@ std::uint32_t Client::pass_server_run(pool::ServerConn& s) {
   const char* begin = s.io.scan_ptr();
   const char* p = begin;
   const char* end = begin + s.io.unscanned();
+  bool query = s.requests.head_is_forwarded_query();
   while (end - p >= static_cast<std::ptrdiff_t>(proto::kHeaderLen)) {
     char type = p[0];
     std::uint32_t len = proto::read_be32(p + 1);
@@ -482,7 +483,7 @@ std::uint32_t Client::pass_server_run(pool::ServerConn& s) {
       default:
         goto done;
     }
-    if (!s.requests.pass_forward(type)) break;
+    if (!query && !s.requests.pass_forward(type)) break;
     p += len + 1;
   }
 done:

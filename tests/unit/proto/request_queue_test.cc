@@ -588,3 +588,54 @@ TEST(RequestQueue, CapRefusesFrontendMessagesWhenFull) {
 
 }  // namespace
 }  // namespace sluice::proto
+
+namespace sluice::proto {
+namespace {
+
+// pass_forward: the relay's fast path takes what belongs to a forwarded request, steps past
+// what completes it, and leaves ReadyForQuery and everything unusual to the general path.
+TEST(RequestQueuePassForward, ExtendedBatchStepsThroughItsAnswers) {
+  RequestQueue q;
+  send(q, "PBDES");
+  EXPECT_FALSE(q.head_is_forwarded_query());
+  EXPECT_TRUE(q.pass_forward('1'));  // ParseComplete ends the Parse
+  EXPECT_TRUE(q.pass_forward('2'));  // BindComplete ends the Bind
+  EXPECT_TRUE(q.pass_forward('T'));  // RowDescription answers the Describe
+  EXPECT_TRUE(q.pass_forward('D'));  // DataRow belongs to the Execute
+  EXPECT_TRUE(q.pass_forward('C'));  // CommandComplete ends it
+  EXPECT_EQ(q.size(), 1u);           // the Sync is left
+  EXPECT_FALSE(q.pass_forward('Z'));
+  rfq(q, "I");
+  EXPECT_TRUE(q.idle());
+}
+
+TEST(RequestQueuePassForward, SimpleQueryHeadPassesAllButReadyForQuery) {
+  RequestQueue q;
+  send(q, "Q");
+  EXPECT_TRUE(q.head_is_forwarded_query());
+  for (char t : std::string_view("TDDC")) {
+    EXPECT_TRUE(q.pass_forward(t)) << t;
+    EXPECT_TRUE(q.head_is_forwarded_query()) << "unchanged by " << t;
+  }
+  EXPECT_FALSE(q.pass_forward('Z'));
+  rfq(q, "I");
+  EXPECT_FALSE(q.head_is_forwarded_query());
+  EXPECT_TRUE(q.idle());
+}
+
+TEST(RequestQueuePassForward, NotForSwallowedOrCopyOrErrors) {
+  RequestQueue q;
+  ASSERT_TRUE(q.on_frontend('Q', RequestQueue::Action::Internal));
+  EXPECT_FALSE(q.head_is_forwarded_query());
+  EXPECT_FALSE(q.pass_forward('D'));
+  RequestQueue e;
+  send(e, "Q");
+  EXPECT_FALSE(e.pass_forward('E'));  // ErrorResponse: the general path
+  EXPECT_FALSE(e.pass_forward('G'));  // CopyInResponse: the general path
+  RequestQueue empty;
+  EXPECT_FALSE(empty.head_is_forwarded_query());
+  EXPECT_FALSE(empty.pass_forward('D'));
+}
+
+}  // namespace
+}  // namespace sluice::proto
