@@ -118,7 +118,7 @@ Status Console::show_databases(Request& r) {
     int maxc = d->max_db_connections > 0 ? d->max_db_connections : st.max_db_connections;
     int maxcl = d->max_db_client_connections > 0 ? d->max_db_client_connections
                                                  : st.max_db_client_connections;
-    core::Micros lifetime = d->server_lifetime > 0 ? d->server_lifetime : st.server_lifetime;
+    core::Micros lifetime = d->server_lifetime >= 0 ? d->server_lifetime : st.server_lifetime;
     rs.row({n, hosts.empty() ? Cell() : Cell(join_hosts(hosts)), i2s(port),
             d->dbname.empty() ? n : d->dbname, d->user ? Cell(*d->user) : Cell(),
             i2s(d->pool_size >= 0 ? d->pool_size : st.default_pool_size),

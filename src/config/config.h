@@ -126,7 +126,8 @@ struct Settings {
   // server connections
   std::string server_reset_query = "DISCARD ALL";
   bool server_reset_query_always = false;
-  std::string server_check_query = "select 1";
+  bool server_fast_close = false;  // session mode: close a stale server between transactions
+  std::string server_check_query = "<empty>";  // "<empty>": an empty query; "": no checks
   core::Micros server_check_delay = 30 * core::kMicrosPerSecond;
   core::Micros server_lifetime = 3600 * core::kMicrosPerSecond;
   core::Micros server_idle_timeout = 600 * core::kMicrosPerSecond;
@@ -138,6 +139,7 @@ struct Settings {
   core::Micros client_login_timeout = 60 * core::kMicrosPerSecond;
   core::Micros query_timeout = 0;
   core::Micros query_wait_timeout = 120 * core::kMicrosPerSecond;
+  core::Micros query_wait_notify = 5 * core::kMicrosPerSecond;  // NOTICE to a queued client
   core::Micros idle_transaction_timeout = 0;
   core::Micros client_idle_timeout = 0;
   core::Micros transaction_timeout = 0;

@@ -27,11 +27,9 @@ constexpr std::array kUnsupported = {
     UnsupportedSetting{"dns_zone_check_period", "0", true},
     UnsupportedSetting{"job_name", "pgbouncer", false},
     UnsupportedSetting{"peer_id", "0", true},
-    UnsupportedSetting{"query_wait_notify", "0", true},  // PgBouncer: 5; sluice sends no notice
     UnsupportedSetting{"resolv_conf", "", false},
     UnsupportedSetting{"sbuf_loopcnt", "5", true},
     UnsupportedSetting{"scram_iterations", "4096", true},
-    UnsupportedSetting{"server_fast_close", "0", true},
     UnsupportedSetting{"service_name", "pgbouncer", false},
     UnsupportedSetting{"suspend_timeout", "10", true},
     UnsupportedSetting{"syslog", "0", true},

@@ -49,7 +49,7 @@ void ServerConn::start(std::shared_ptr<const ConnectTarget> t) {
   target = std::move(t);
   lifetime = target->lifetime;
   login = std::make_unique<LoginState>();
-  login->sslmode = worker->cfg().settings.server_tls_sslmode;
+  login->sslmode = target->sslmode;
   login->deadline =
       target->connect_timeout > 0 ? worker->loop().now() + target->connect_timeout : 0;
   state = ServerState::Connecting;
@@ -144,9 +144,7 @@ void ServerConn::begin_login() {
       if (mode >= config::SslMode::Require || login->tls_retry) {
         core::log(core::LogLevel::Warning, "{} server TLS is not available (see earlier errors)",
                   log_prefix());
-        fail_connect("server TLS not available", true,
-                     login_error_body("server login failed: TLS is not available",
-                                      proto::sqlstate::kConnectionFailure));
+        fail_connect("server TLS is not available", false);
         return;
       }
     } else {
@@ -179,7 +177,7 @@ void ServerConn::check_connect_timeout(core::Micros now) {
 
 void ServerConn::fail_connect(std::string_view reason, bool login_error, std::string error_body) {
   if (closed_) return;
-  worker->pools->connect_failed(*pool, login_error, std::move(error_body));
+  worker->pools->connect_failed(*pool, login_error, std::move(error_body), reason, target.get());
   close(reason, false);
 }
 
@@ -213,9 +211,7 @@ void ServerConn::on_login_io() {
       }
       if (!conn) {
         core::log(core::LogLevel::Warning, "{} {}", log_prefix(), conn.error());
-        fail_connect("TLS setup failed", true,
-                     login_error_body("server login failed: " + conn.error(),
-                                      proto::sqlstate::kConnectionFailure));
+        fail_connect("TLS setup failed: " + conn.error(), false);
         return;
       }
       io.tls = std::move(conn.value());
@@ -223,9 +219,7 @@ void ServerConn::on_login_io() {
     } else if (b == 'N') {
       if (login->sslmode >= config::SslMode::Require || login->tls_retry) {
         core::log(core::LogLevel::Warning, "{} server does not support TLS", log_prefix());
-        fail_connect("server does not support TLS", true,
-                     login_error_body("server login failed: server does not support TLS",
-                                      proto::sqlstate::kConnectionFailure));
+        fail_connect("server refused SSL: server does not support TLS", false);
         return;
       }
       login->tls = LoginState::Tls::None;
@@ -245,10 +239,7 @@ void ServerConn::on_login_io() {
       case net::TlsConn::Step::Failed:
         core::log(core::LogLevel::Warning, "{} TLS handshake failed: {}", log_prefix(),
                   io.tls->error());
-        fail_connect(
-            "TLS handshake failed", true,
-            login_error_body("server login failed: TLS handshake failed: " + io.tls->error(),
-                             proto::sqlstate::kConnectionFailure));
+        fail_connect("TLS handshake failed: " + io.tls->error(), false);
         return;
       case net::TlsConn::Step::Done:
         break;

@@ -4,8 +4,27 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "proto/codes.h"
+#include "proto/frame.h"
+#include "proto/writer.h"
 
 namespace sluice::pool {
+namespace {
+
+// The server_tls_* settings other than the mode, as one comparable string (file names, not
+// contents: a certificate renewed in place is picked up by new handshakes without closing).
+std::string server_tls_summary(const config::Settings& st) {
+  std::string t;
+  for (const std::string* v :
+       {&st.server_tls_ca_file, &st.server_tls_key_file, &st.server_tls_cert_file,
+        &st.server_tls_protocols, &st.server_tls_ciphers, &st.server_tls13_ciphers}) {
+    t.append(*v);
+    t.push_back('\0');
+  }
+  return t;
+}
+
+}  // namespace
 
 // Work decided under the lock and carried out after it is released.
 struct PoolManager::Actions {
@@ -83,7 +102,7 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
                    : d->reserve_pool_size >= 0                 ? d->reserve_pool_size
                                                                : st.reserve_pool_size;
   p.min_pool_size = d->min_pool_size >= 0 ? d->min_pool_size : st.min_pool_size;
-  p.server_lifetime = d->server_lifetime > 0 ? d->server_lifetime : st.server_lifetime;
+  p.server_lifetime = d->server_lifetime >= 0 ? d->server_lifetime : st.server_lifetime;
   p.forced_user = d->user.has_value();
   p.password.reset();
   if (d->password && (!d->user || *d->user == p.user_name)) {
@@ -119,6 +138,8 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
   t->tcp_keepintvl = st.tcp_keepintvl;
   t->tcp_user_timeout = st.tcp_user_timeout;
   t->tcp_socket_buffer = st.tcp_socket_buffer;
+  t->sslmode = st.server_tls_sslmode;
+  t->tls = server_tls_summary(st);
   if (auto it = switchovers_.find(p.db_name); it != switchovers_.end()) {
     t->hosts = it->second.to.hosts;  // SWITCHOVER outlives reloads that keep the address
     t->port = it->second.to.port;
@@ -184,12 +205,18 @@ Pool* PoolManager::get_pool(const config::DatabaseConfig& db, std::string_view d
 std::string PoolManager::try_add_client(std::string_view db_name, std::string_view user_name,
                                         bool exempt) {
   std::lock_guard<std::mutex> g(mu_);
+  const bool first_use = dbs_.find(std::string(db_name)) == dbs_.end();
   LimitGroup& d = db_group(db_name);
   LimitGroup& u = user_group(user_name);
   if (cfg_) {
     const auto& st = cfg_->settings;
     const config::DatabaseConfig* dc = cfg_->find_database(db_name);
-    if (dc == nullptr) dc = cfg_->fallback_database();
+    if (dc == nullptr) {
+      dc = cfg_->fallback_database();
+      if (dc != nullptr && first_use && db_name != "pgbouncer") {
+        core::log(core::LogLevel::Log, "registered new auto-database: {}", db_name);
+      }
+    }
     d.max_clients = dc != nullptr && dc->max_db_client_connections > 0
                         ? dc->max_db_client_connections
                         : st.max_db_client_connections;
@@ -306,7 +333,7 @@ void PoolManager::launch_for_waiters(Pool& p, core::Micros now, Actions& a) {
       now < p.last_connect_failed + cfg_->settings.server_login_retry) {
     return;
   }
-  int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count;
+  int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count - p.checking;
   while (need > 0 && can_open(p, false)) {
     launch(p, a);
     --need;
@@ -319,6 +346,7 @@ void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a
   w.assigned = &s;
   w.delivery_pending = true;
   s.state = ServerState::Active;
+  s.linked_once = true;
   ++p.active;
   core::Micros waited = clock_now(current) - w.wait_since;
   ++p.total_waits;
@@ -334,12 +362,13 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
     a.closes.emplace_back(&s, p.disabled ? "database removed" : "reconnect requested");
     return;
   }
-  if (s.target && p.target && s.target->generation != p.target->generation) {
+  if (stale(s, p)) {
     s.state = ServerState::Closing;
     a.closes.emplace_back(&s, "database configuration changed");
     return;
   }
-  if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
+  if (s.lifetime > 0 ? now - s.connected_at >= s.lifetime : s.linked_once) {
+    // server_lifetime = 0: a connection serves one client (or transaction) only
     s.state = ServerState::Closing;
     a.closes.emplace_back(&s, "server lifetime over");
     return;
@@ -359,11 +388,45 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
   ++p.idle_count;
 }
 
-void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
+bool PoolManager::stale(const ServerConn& s, const Pool& p) {
+  return s.target && p.target && s.target->generation != p.target->generation;
+}
+
+// An idle server of worker `on` that may still be used; stale ones met on the way are closed.
+ServerConn* PoolManager::pop_fresh_idle(Pool& p, WorkerBase& on, Actions& a) {
   auto& idle = p.idle[static_cast<std::size_t>(on.id())];
-  while (!p.waiters.empty() && !idle.empty() && !held(p)) {
-    ServerConn* s = idle.pop_front();
+  core::Micros now = clock_now(on);
+  while (ServerConn* s = idle.pop_front()) {
     --p.idle_count;
+    if (s->close_requested || stale(*s, p)) {
+      s->state = ServerState::Closing;
+      a.closes.emplace_back(s, "database configuration changed");
+    } else if (needs_check(*s, now)) {
+      start_check(p, *s, a);  // comes back through release() and make_available()
+    } else {
+      return s;
+    }
+  }
+  return nullptr;
+}
+
+bool PoolManager::needs_check(const ServerConn& s, core::Micros now) const {
+  if (!cfg_ || cfg_->settings.server_check_query.empty()) return false;  // "" disables checks
+  return now - s.idle_since >= cfg_->settings.server_check_delay;
+}
+
+void PoolManager::start_check(Pool& p, ServerConn& s, Actions& a) {
+  s.state = ServerState::Internal;
+  s.checking = true;
+  ++p.checking;
+  a.checks.push_back(&s);
+  if (cfg_) a.check_query = cfg_->settings.server_check_query;
+}
+
+void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
+  while (!p.waiters.empty() && !held(p)) {
+    ServerConn* s = pop_fresh_idle(p, on, a);
+    if (s == nullptr) break;
     give(*s, *p.waiters.pop_front(), on, a);
   }
 }
@@ -377,22 +440,33 @@ void PoolManager::kick_others(Pool& p, WorkerBase& current, Actions& a) {
 
 ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
   Actions a;
+  ServerConn* got = nullptr;
   {
     std::lock_guard<std::mutex> g(mu_);
-    auto& idle = p.idle[static_cast<std::size_t>(current.id())];
-    if (p.waiters.empty() && !idle.empty() && !held(p)) {
-      ServerConn* s = idle.pop_front();
-      --p.idle_count;
-      s->state = ServerState::Active;
+    if (p.waiters.empty() && !held(p)) got = pop_fresh_idle(p, current, a);
+    if (got != nullptr) {
+      got->state = ServerState::Active;
+      got->linked_once = true;
       ++p.active;
-      return s;
     }
+  }
+  if (got != nullptr) {
+    run(a, current);  // stale idle servers met on the way
+    return got;
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
     w.home = &current;
     w.wait_since = clock_now(current);
-    w.queued = true;
+    w.queued = false;
     w.assigned = nullptr;
     w.delivery_pending = false;
-    p.waiters.push_back(w);
+    if (fail_fast(p, w, current, a)) {
+      w.delivery_pending = true;
+    } else {
+      w.queued = true;
+      p.waiters.push_back(w);
+    }
     serve(p, current, a);
     if (w.queued) {
       if (p.idle_count > 0) kick_others(p, current, a);
@@ -401,6 +475,29 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
   }
   run(a, current);
   return nullptr;
+}
+
+// A client that needs a server while the pool has none logged in and the last login with the
+// current target failed is refused at once with that failure (as PgBouncer does), instead of
+// waiting out query_wait_timeout; one new attempt is started if server_login_retry allows.
+// Clients waiting only to log in keep waiting (client_login_timeout bounds them).
+bool PoolManager::fail_fast(Pool& p, Waiter& w, WorkerBase& current, Actions& a) {
+  if (w.login || !p.login_failing || !p.target || p.login_fail_generation != p.target->generation ||
+      p.servers - p.connecting > 0) {
+    return false;
+  }
+  std::string body;
+  proto::write_error(body, {proto::Severity::Fatal, proto::sqlstate::kProtocolViolation,
+                            "server login has been failing, cached error: " + p.login_fail_message +
+                                " (server_login_retry)"});
+  a.login_failures.emplace_back(&w, body.substr(proto::kHeaderLen));
+  core::Micros now = clock_now(current);
+  bool retry_ok = !cfg_ || p.last_connect_failed == 0 ||
+                  now >= p.last_connect_failed + cfg_->settings.server_login_retry;
+  if (retry_ok && p.connecting == 0 && !p.disabled && !held(p) && can_open(p, false)) {
+    launch(p, a);
+  }
+  return true;
 }
 
 bool PoolManager::cancel_wait(Pool& p, Waiter& w) {
@@ -418,6 +515,10 @@ void PoolManager::release(ServerConn& s, WorkerBase& current) {
   {
     std::lock_guard<std::mutex> g(mu_);
     if (s.state == ServerState::Active) --s.pool->active;
+    if (s.checking) {
+      s.checking = false;
+      --s.pool->checking;
+    }
     s.user = nullptr;
     make_available(s, current, a);
   }
@@ -433,6 +534,11 @@ void PoolManager::server_ready(ServerConn& s, WorkerBase& current,
     --p.connecting;
     p.last_connect_failed = 0;
     p.last_login_error.clear();
+    p.login_failing = false;
+    if (!stale(s, p)) {
+      s.usable_counted = true;
+      ++p.usable;
+    }
     if (!p.welcome_ready) {
       p.welcome = std::move(params);
       p.welcome_ready = true;
@@ -462,6 +568,12 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
       default:
         break;
     }
+    if (s.checking) {
+      s.checking = false;
+      --p.checking;
+    }
+    if (s.usable_counted && !stale(s, p)) --p.usable;
+    s.usable_counted = false;
     --p.servers;
     --p.db->servers;
     --p.user->servers;
@@ -473,32 +585,6 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
     }
   }
   run(a, current);
-}
-
-void PoolManager::connect_failed(Pool& p, bool login_error, std::string error_body) {
-  Actions a;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    p.last_connect_failed = clock_ != nullptr ? clock_->now() : core::monotonic_now();
-    if (login_error) {
-      p.last_login_error = error_body;
-      std::vector<Waiter*> logins;
-      p.waiters.for_each([&](Waiter& w) {
-        if (w.login) logins.push_back(&w);
-      });
-      for (Waiter* w : logins) {
-        p.waiters.remove(*w);
-        w->queued = false;
-        w->delivery_pending = true;
-        a.login_failures.emplace_back(w, error_body);
-      }
-    }
-  }
-  for (auto& [w, body] : a.login_failures) {
-    WorkerBase* home = w->home;
-    Waiter* wp = w;
-    home->loop().post([wp, b = std::move(body)]() mutable { wp->on_login_failed(std::move(b)); });
-  }
 }
 
 bool PoolManager::evict_for(Pool& p, Actions& a) {
@@ -542,7 +628,8 @@ void PoolManager::maintain_worker(WorkerBase& w) {
         } else if (st.server_idle_timeout > 0 && now - s.idle_since >= st.server_idle_timeout &&
                    p->servers - static_cast<int>(drop.size()) > p->min_pool_size) {
           drop.emplace_back(&s, "server idle timeout");
-        } else if (st.server_check_delay > 0 && now - s.idle_since >= st.server_check_delay) {
+        } else if (st.server_check_delay > 0 && !st.server_check_query.empty() &&
+                   now - s.idle_since >= st.server_check_delay) {
           check.push_back(&s);
         }
       });
@@ -555,11 +642,9 @@ void PoolManager::maintain_worker(WorkerBase& w) {
       for (ServerConn* s : check) {
         idle.remove(*s);
         --p->idle_count;
-        s->state = ServerState::Internal;
-        a.checks.push_back(s);
+        start_check(*p, *s, a);
       }
     }
-    if (!a.checks.empty()) a.check_query = st.server_check_query;
   }
   run(a, w);
 }
@@ -614,7 +699,7 @@ void PoolManager::reconnect_all(WorkerBase& current) {
       if (p->target) {
         auto t = std::make_shared<ConnectTarget>(*p->target);
         ++t->generation;
-        p->target = std::move(t);
+        retarget(*p, std::move(t));
       }
       for (auto& list : p->idle) {
         while (ServerConn* s = list.pop_front()) {
@@ -629,6 +714,11 @@ void PoolManager::reconnect_all(WorkerBase& current) {
 }
 
 void PoolManager::run(Actions& a, WorkerBase& current) {
+  for (auto& [w, body] : a.login_failures) {
+    Waiter* wp = w;
+    w->home->loop().post(
+        [wp, b = std::move(body)]() mutable { wp->on_login_failed(std::move(b)); });
+  }
   for (Pool* p : a.reserve_logs) {
     core::log(core::LogLevel::Log, "{}/{}: taking connection from reserve_pool", p->db_name,
               p->user_name);
@@ -670,8 +760,8 @@ void PoolManager::run(Actions& a, WorkerBase& current) {
     });
   }
   for (ServerConn* s : a.checks) {
-    // An empty server_check_query sends an empty query, as PgBouncer does.
-    s->run_internal(a.check_query.empty() ? std::string(";") : a.check_query,
+    // "<empty>" sends an empty query, as PgBouncer does ("" disables checks).
+    s->run_internal(a.check_query == "<empty>" ? std::string() : a.check_query,
                     ServerConn::After::Release, "server check");
   }
   for (auto& [s, why] : a.closes) {
@@ -683,65 +773,6 @@ void PoolManager::run(Actions& a, WorkerBase& current) {
       sp->worker->loop().post([sp, reason] { sp->close(reason); });
     }
   }
-}
-
-std::vector<PoolManager::PoolStats> PoolManager::pool_stats(core::Micros now) {
-  std::lock_guard<std::mutex> g(mu_);
-  std::vector<PoolStats> out;
-  for (auto& [k, p] : pools_) {
-    PoolStats s;
-    s.database = p->db_name;
-    s.user = p->user_name;
-    s.pool_mode = std::string(config::to_string(p->mode));
-    s.cl_active = p->clients - static_cast<int>(p->waiters.size());
-    s.cl_waiting = static_cast<int>(p->waiters.size());
-    s.sv_active = p->active;
-    s.sv_idle = p->idle_count;
-    s.sv_login = p->connecting;
-    s.sv_pinned = p->pinned;
-    s.servers = p->servers;
-    s.pool_size = p->pool_size;
-    s.reserve_size = p->reserve_size;
-    s.min_pool_size = p->min_pool_size;
-    if (Waiter* w = p->waiters.front()) s.maxwait = now - w->wait_since;
-    out.push_back(std::move(s));
-  }
-  std::sort(out.begin(), out.end(), [](const PoolStats& a, const PoolStats& b) {
-    return std::tie(a.database, a.user) < std::tie(b.database, b.user);
-  });
-  return out;
-}
-
-std::vector<PoolManager::GroupStats> PoolManager::database_stats() {
-  std::lock_guard<std::mutex> g(mu_);
-  std::vector<GroupStats> out;
-  for (auto& [k, d] : dbs_)
-    out.push_back({d->name, d->servers, d->max_servers, d->clients, d->max_clients});
-  return out;
-}
-
-std::vector<PoolManager::GroupStats> PoolManager::user_stats() {
-  std::lock_guard<std::mutex> g(mu_);
-  std::vector<GroupStats> out;
-  for (auto& [k, u] : users_)
-    out.push_back({u->name, u->servers, u->max_servers, u->clients, u->max_clients});
-  return out;
-}
-
-int PoolManager::total_servers() {
-  std::lock_guard<std::mutex> g(mu_);
-  int n = 0;
-  for (auto& [k, p] : pools_)
-    n += p->servers;
-  return n;
-}
-
-int PoolManager::total_waiting() {
-  std::lock_guard<std::mutex> g(mu_);
-  int n = 0;
-  for (auto& [k, p] : pools_)
-    n += static_cast<int>(p->waiters.size());
-  return n;
 }
 
 }  // namespace sluice::pool

@@ -75,6 +75,10 @@ struct ConnectTarget {
   std::optional<std::string> password;  // plaintext, md5 hash or SCRAM secret
   std::vector<std::pair<std::string, std::string>> startup_params;
   std::string connect_query;
+  // server_tls_sslmode and the other server_tls_* settings in force when it was built: a change
+  // closes the connections made with the old ones (as a changed host does).
+  config::SslMode sslmode = config::SslMode::Prefer;
+  std::string tls;
   core::Micros lifetime = 0;
   core::Micros connect_timeout = 0;
   int tcp_keepalive = 1, tcp_keepcnt = 0, tcp_keepidle = 0, tcp_keepintvl = 0;
@@ -85,7 +89,7 @@ struct ConnectTarget {
   [[nodiscard]] bool same_login(const ConnectTarget& o) const {
     return hosts == o.hosts && port == o.port && unix_dir == o.unix_dir && dbname == o.dbname &&
            user == o.user && password == o.password && startup_params == o.startup_params &&
-           connect_query == o.connect_query;
+           connect_query == o.connect_query && sslmode == o.sslmode && tls == o.tls;
   }
 };
 
@@ -121,6 +125,7 @@ class Pool {
   int connecting = 0;  // Connecting + Login
   int active = 0;
   int idle_count = 0;
+  int checking = 0;  // running server_check_query; back in a moment
   std::vector<core::IntrusiveList<ServerConn, IdleTag>> idle;  // per worker
   core::IntrusiveList<Waiter, WaitTag> waiters;                // FIFO over all workers
   int clients = 0;
@@ -134,6 +139,15 @@ class Pool {
   // Connect failures hold new attempts back for server_login_retry.
   core::Micros last_connect_failed = 0;
   std::string last_login_error;  // ErrorResponse body of the last login failure
+  // The last attempt to open a server failed: why (any failure), and whether the server refused
+  // the login with the target of `login_fail_generation`; then clients that need a server while
+  // none is logged in are refused at once with `login_fail_message` (PoolManager::fail_fast).
+  std::string login_fail_message;
+  bool login_failing = false;
+  std::uint64_t login_fail_generation = 0;
+  // Logged-in servers of the current target generation: 0 means nothing usable is left, so a
+  // refused login fails every waiting client, not only those waiting to log in.
+  int usable = 0;
 
   // Traffic counters, one slot per worker (see stats.h); no lock.
   std::unique_ptr<PoolCounters[]> counters;
@@ -208,8 +222,13 @@ class PoolManager {
   // A server connection is gone (closed after any state); frees its slot.
   void server_closed(ServerConn& s, WorkerBase& current);
   // Connect or login failed: `login_error` carries the server's ErrorResponse body when it
-  // refused the login (login waiters get it); network failures only delay the next attempt.
-  void connect_failed(Pool& p, bool login_error, std::string error_body);
+  // refused the login (login waiters get it, and every waiter when no usable server is left);
+  // network and TLS failures only delay the next attempt. `reason` (or the body's message) is
+  // what later clients are told while the failure lasts; `from` is the failed server's target.
+  void connect_failed(Pool& p, bool login_error, std::string error_body,
+                      std::string_view reason = {}, const ConnectTarget* from = nullptr);
+  // Why the last attempt to open a server of `p` failed; empty when the last one succeeded.
+  [[nodiscard]] std::string login_failure(Pool& p);
 
   // Periodic work on every worker: idle/lifetime/check of this worker's idle servers.
   void maintain_worker(WorkerBase& w);
@@ -261,6 +280,9 @@ class PoolManager {
   [[nodiscard]] int busy_servers(std::string_view db);
   // Servers still open from a replaced target (WAIT_CLOSE waits for 0).
   [[nodiscard]] int stale_servers(std::string_view db);
+  // server_fast_close: a session-mode server whose database was reconnected, reloaded or
+  // disabled since it was linked, so its client should be cut off between transactions.
+  [[nodiscard]] bool fast_close_due(const ServerConn& s);
   // SWITCHOVER: points every pool of `db` at hosts/port without touching the configuration
   // file; servers of the old target are closed instead of reused. The choice survives RELOAD
   // until the file changes that database's host or port.
@@ -313,6 +335,12 @@ class PoolManager {
   void kick_others(Pool& p, WorkerBase& current, Actions& a);
   void serve_from_idle(Pool& p, WorkerBase& current, Actions& a);
   void serve(Pool& p, WorkerBase& on, Actions& a);
+  ServerConn* pop_fresh_idle(Pool& p, WorkerBase& on, Actions& a);
+  // Idle longer than server_check_delay (0: always): must pass server_check_query first.
+  bool needs_check(const ServerConn& s, core::Micros now) const;
+  void start_check(Pool& p, ServerConn& s, Actions& a);
+  [[nodiscard]] static bool stale(const ServerConn& s, const Pool& p);
+  bool fail_fast(Pool& p, Waiter& w, WorkerBase& current, Actions& a);
   bool evict_for(Pool& p, Actions& a);
 
   [[nodiscard]] core::Micros clock_now(WorkerBase& w) const {

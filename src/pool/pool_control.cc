@@ -18,6 +18,8 @@ bool matches(const Pool& p, std::string_view db) {
 void PoolManager::retarget(Pool& p, std::shared_ptr<const ConnectTarget> t) {
   std::erase_if(p.old_targets, [](const auto& w) { return w.expired(); });
   if (p.target) p.old_targets.push_back(p.target);
+  // Servers logged in with another generation are not usable any more (they close on release).
+  if (!p.target || p.target->generation != t->generation) p.usable = 0;
   p.target = std::move(t);
 }
 
@@ -138,6 +140,14 @@ void PoolManager::reconnect(std::string_view db, WorkerBase& current) {
     }
   }
   close_now(closes, &current);
+}
+
+bool PoolManager::fast_close_due(const ServerConn& s) {
+  std::lock_guard<std::mutex> g(mu_);
+  const Pool& p = *s.pool;
+  if (p.mode != config::PoolMode::Session) return false;
+  if (s.close_requested || p.disabled) return true;
+  return s.target && p.target && s.target->generation != p.target->generation;
 }
 
 int PoolManager::busy_servers(std::string_view db) {
@@ -279,6 +289,65 @@ std::vector<PoolManager::DatabaseHealth> PoolManager::database_health() {
     if (grp->disabled) entry(grp->name).disabled = true;
   }
   return out;
+}
+
+std::vector<PoolManager::PoolStats> PoolManager::pool_stats(core::Micros now) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<PoolStats> out;
+  for (auto& [k, p] : pools_) {
+    PoolStats s;
+    s.database = p->db_name;
+    s.user = p->user_name;
+    s.pool_mode = std::string(config::to_string(p->mode));
+    s.cl_active = p->clients - static_cast<int>(p->waiters.size());
+    s.cl_waiting = static_cast<int>(p->waiters.size());
+    s.sv_active = p->active;
+    s.sv_idle = p->idle_count;
+    s.sv_login = p->connecting;
+    s.sv_pinned = p->pinned;
+    s.servers = p->servers;
+    s.pool_size = p->pool_size;
+    s.reserve_size = p->reserve_size;
+    s.min_pool_size = p->min_pool_size;
+    if (Waiter* w = p->waiters.front()) s.maxwait = now - w->wait_since;
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const PoolStats& a, const PoolStats& b) {
+    return std::tie(a.database, a.user) < std::tie(b.database, b.user);
+  });
+  return out;
+}
+
+std::vector<PoolManager::GroupStats> PoolManager::database_stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<GroupStats> out;
+  for (auto& [k, d] : dbs_)
+    out.push_back({d->name, d->servers, d->max_servers, d->clients, d->max_clients});
+  return out;
+}
+
+std::vector<PoolManager::GroupStats> PoolManager::user_stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<GroupStats> out;
+  for (auto& [k, u] : users_)
+    out.push_back({u->name, u->servers, u->max_servers, u->clients, u->max_clients});
+  return out;
+}
+
+int PoolManager::total_servers() {
+  std::lock_guard<std::mutex> g(mu_);
+  int n = 0;
+  for (auto& [k, p] : pools_)
+    n += p->servers;
+  return n;
+}
+
+int PoolManager::total_waiting() {
+  std::lock_guard<std::mutex> g(mu_);
+  int n = 0;
+  for (auto& [k, p] : pools_)
+    n += static_cast<int>(p->waiters.size());
+  return n;
 }
 
 }  // namespace sluice::pool

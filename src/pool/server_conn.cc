@@ -3,9 +3,8 @@
 
 #include <unistd.h>
 
-#include <atomic>
-
 #include "core/log.h"
+#include "core/socket_id.h"
 #include "pool/login_state.h"
 #include "pool/pool.h"
 #include "proto/backend.h"
@@ -15,7 +14,6 @@
 
 namespace sluice::pool {
 namespace {
-std::atomic<std::uint64_t> g_next_server_id{1};
 constexpr std::uint32_t kMaxServerInternalFrame = 1u << 20;
 }  // namespace
 
@@ -41,8 +39,7 @@ std::string_view to_string(ServerState s) {
   return "?";
 }
 
-ServerConn::ServerConn(Pool& p, WorkerBase& w)
-    : id(g_next_server_id.fetch_add(1, std::memory_order_relaxed)), pool(&p), worker(&w) {
+ServerConn::ServerConn(Pool& p, WorkerBase& w) : id(core::next_socket_id()), pool(&p), worker(&w) {
   created_at = w.loop().now();
   w.servers.push_back(*this);
 }

@@ -118,13 +118,16 @@ class ServerConn final : public net::Pollable,
   core::Micros created_at = 0;
   core::Micros connected_at = 0;
   core::Micros idle_since = 0;
-  core::Micros lifetime = 0;  // 0 = unlimited
+  core::Micros lifetime = 0;  // 0 = used by one client (or transaction) only
 
   // cancel requests on their way to this backend: it is not reused until they are done
   int cancels_in_flight = 0;
   bool release_after_cancels = false;
   bool close_requested = false;  // close instead of returning to the pool (reload, RECONNECT)
+  bool usable_counted = false;   // counted in its pool's `usable` (logged in, current target)
   bool in_handoff_to_client = false;
+  bool checking = false;     // running server_check_query (counted in Pool::checking)
+  bool linked_once = false;  // has served a client (server_lifetime = 0 closes it after that)
 
   std::unique_ptr<LoginState> login;  // only while Connecting / Login
   std::shared_ptr<const struct ConnectTarget> target;

@@ -3,17 +3,13 @@
 
 #include <unistd.h>
 
-#include <atomic>
-
 #include "core/log.h"
+#include "core/socket_id.h"
 #include "proto/backend.h"
 #include "proto/codes.h"
 #include "session/auth_state.h"
 
 namespace sluice::session {
-namespace {
-std::atomic<std::uint64_t> g_next_client_id{1};
-}  // namespace
 
 std::string_view to_string(ClientState s) {
   switch (s) {
@@ -38,7 +34,7 @@ std::string_view to_string(ClientState s) {
 }
 
 Client::Client(SessionWorker& w, int fd, bool unix)
-    : id(g_next_client_id.fetch_add(1, std::memory_order_relaxed)), worker(w), unix_socket(unix) {
+    : id(core::next_socket_id()), worker(w), unix_socket(unix) {
   io.fd = fd;
   connected_at = last_activity = w.loop().now();
   home = &w;
@@ -200,7 +196,7 @@ void Client::on_login_failed(std::string error_body) {
   auto e = proto::ErrorView::decode(error_body);
   std::string msg = e && !e->message.empty() ? std::string(e->message) : "server login failed";
   std::string code = e && !e->sqlstate.empty() ? std::string(e->sqlstate) : "08P01";
-  close("server login failed", code.c_str(), msg);
+  close(msg, code.c_str(), msg);
 }
 
 void Client::check_timeouts(core::Micros now) {
@@ -217,8 +213,11 @@ void Client::check_timeouts(core::Micros now) {
     case ClientState::Waiting: {
       if (state == ClientState::LoginWait && login_timeout_ > 0 &&
           now - connected_at >= login_timeout_) {
+        // Say why the server is "down" when the pool knows (a TLS or network failure).
+        std::string why = worker.pools->login_failure(*pool);
         close("client_login_timeout", proto::sqlstate::kProtocolViolation,
-              "client_login_timeout (server down)");
+              why.empty() ? std::string("client_login_timeout (server down)")
+                          : "client_login_timeout (server down: " + why + ")");
         return;
       }
       core::Micros age = now - wait_since;
@@ -226,6 +225,17 @@ void Client::check_timeouts(core::Micros now) {
         close("query_timeout", proto::sqlstate::kProtocolViolation, "query_timeout");
       } else if (query_wait_timeout_ > 0 && age >= query_wait_timeout_) {
         close("query_wait_timeout", proto::sqlstate::kProtocolViolation, "query_wait_timeout");
+      } else if (state == ClientState::Waiting && !wait_notified_) {
+        core::Micros notify = worker.cfg().settings.query_wait_notify;
+        if (notify > 0 && age >= notify) {
+          wait_notified_ = true;  // the wording is PgBouncer's, which clients may match on
+          std::size_t mark = io.out.synth_mark();
+          proto::write_notice(io.out.synth(),
+                              "No server connection available in postgres backend, client being "
+                              "queued");
+          (void)io.out.commit_synth(mark);
+          (void)flush_to_client();
+        }
       }
       return;
     }
@@ -243,6 +253,19 @@ void Client::check_timeouts(core::Micros now) {
         return;
       }
       char tx = server->requests.tx_status();
+      if (!busy && tx == 'I' && worker.cfg().settings.server_fast_close &&
+          worker.pools->fast_close_due(*server)) {
+        // The session would outlive its database's configuration: end both sides now so the
+        // client notices (server_fast_close).
+        pool::ServerConn* s = server;
+        server = nullptr;
+        s->user = nullptr;
+        io.out.materialize();
+        s->close("database configuration changed");
+        close("database configuration changed", proto::sqlstate::kAdminShutdown,
+              "database configuration changed");
+        return;
+      }
       if (!busy && tx != 'I' && idle_transaction_timeout_ > 0 &&
           now - std::max(idle_since, last_activity) >= idle_transaction_timeout_) {
         close("idle transaction timeout", proto::sqlstate::kIdleInTransactionTimeout,

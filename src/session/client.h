@@ -226,6 +226,7 @@ class Client final : public net::Pollable,
   std::uint64_t cfg_version_ = 0;
   core::Micros query_timeout_ = 0;
   core::Micros query_wait_timeout_ = 0;
+  bool wait_notified_ = false;  // query_wait_notify NOTICE sent for the current wait
   core::Micros idle_transaction_timeout_ = 0;
   core::Micros client_idle_timeout_ = 0;
   core::Micros transaction_timeout_ = 0;

@@ -373,11 +373,9 @@ Client::Step Client::scan_server_frames() {
         }
         if (s.requests.idle()) {
           if (pool->mode == config::PoolMode::Statement && status != 'I') {
-            // A transaction block in statement mode: refuse it, roll back, keep the server.
+            // A transaction block in statement mode: the client is closed, as PgBouncer does;
+            // the server is rolled back and kept.
             s.io.scan += wire;
-            send_error(proto::sqlstate::kFeatureNotSupported,
-                       "transaction blocks not allowed in statement pooling mode", false);
-            send_ready('I');
             after_request_done('I');
             pool::ServerConn* srv = server;
             server = nullptr;
@@ -385,6 +383,8 @@ Client::Step Client::scan_server_frames() {
             io.out.materialize();
             srv->io.consume_scanned();
             srv->run_internal("ROLLBACK", pool::ServerConn::After::Release, "rollback");
+            constexpr const char* kWhy = "transaction blocks not allowed in statement pooling mode";
+            close(kWhy, proto::sqlstate::kFeatureNotSupported, kWhy);
             return Step::Stop;
           }
           after_request_done(status);

@@ -196,13 +196,16 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
       std::vector<std::pair<std::string, std::string>> opts;
       if (!parse_options(v, opts)) {
         close("unsupported options", proto::sqlstate::kProtocolViolation,
-              "unsupported startup parameter in options: " + v);
+              "unsupported options startup parameter: only '-c config=val' and '--config=val' "
+              "are allowed");
         return;
       }
       for (auto& [ok, ov] : opts) {
+        // With "options" in ignore_startup_parameters, what we cannot keep is dropped.
         if (wanted(ok)) {
           tracked.emplace_back(ok, ov);
-        } else if (!in_list(st.ignore_startup_parameters, ok)) {
+        } else if (!in_list(st.ignore_startup_parameters, ok) &&
+                   !in_list(st.ignore_startup_parameters, "options")) {
           close("unsupported startup parameter", proto::sqlstate::kProtocolViolation,
                 "unsupported startup parameter in options: " + ok);
           return;
@@ -251,6 +254,11 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
               user_name, io.tls ? io.tls->describe() : std::string("no"));
   }
   admin = is_admin_db(db_name);
+  if (!admin && worker.shared().shutdown.load() != ShutdownMode::None) {
+    // Only the console stays reachable (over the unix socket) while a shutdown waits.
+    close("server shutting down", "57P03", "sluice is shutting down");
+    return;
+  }
   // An unknown database is reported after authentication (as PgBouncer), so that the answer
   // to a wrong password does not tell which databases exist.
   begin_auth();

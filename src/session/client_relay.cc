@@ -115,6 +115,7 @@ void Client::request_server(bool login_wait) {
   login = login_wait;
   state = login_wait ? ClientState::LoginWait : ClientState::Waiting;
   wait_since = worker.loop().now();
+  wait_notified_ = false;
   pool::ServerConn* s = worker.pools->checkout(*pool, *this, worker);
   if (s != nullptr) link(*s, false);
 }

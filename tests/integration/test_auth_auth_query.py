@@ -162,3 +162,16 @@ def test_client_closing_during_the_lookup_is_harmless(make_pooler, pg_tls):
         time.sleep(0.1)
         w.close()
     assert login(pooler, "aq_md5", "aq-md5-pw") == ("aq_md5", "appdb")
+
+
+def test_user_with_per_user_settings_but_not_in_the_auth_file_is_looked_up(make_pooler, pg_tls):
+    """A [users] entry (pool_mode) does not make a user "known": auth_query still supplies the
+    password, and the entry's settings apply to the pool."""
+    pooler = aq_pooler(make_pooler, pg_tls, auth_type="md5",
+                       users={"aq_md5": "pool_mode=statement"})
+    assert login(pooler, "aq_md5", "aq-md5-pw") == ("aq_md5", "appdb")
+    with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+        login(pooler, "aq_md5", "wrong")
+    with pooler.connect(user="aq_md5", password="aq-md5-pw", dbname="tdb") as conn:
+        with pytest.raises(psycopg.Error, match="transaction blocks not allowed"):
+            conn.execute("begin")

@@ -109,11 +109,13 @@ class PoolTest : public ::testing::Test {
       ::close(fd);
   }
 
-  // Installs a config built from the three sections.
+  // Installs a config built from the three sections. The fake servers answer no queries, so
+  // server_check_query is off unless `settings` turns it on.
   void configure(std::string_view databases, std::string_view settings,
                  std::string_view users = "") {
     std::string text = "[databases]\n" + std::string(databases) + "\n[users]\n" +
-                       std::string(users) + "\n[pgbouncer]\n" + std::string(settings) + "\n";
+                       std::string(users) + "\n[pgbouncer]\nserver_check_query =\n" +
+                       std::string(settings) + "\n";
     auto r = config::parse(text, ::testing::TempDir());
     ASSERT_TRUE(r.ok()) << r.error();
     cfg_ = *r;

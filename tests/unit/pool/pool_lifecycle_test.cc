@@ -46,31 +46,6 @@ TEST_F(Lifecycle, ServerLoginRetryHoldsNewConnectionsBack) {
   check_budget();
 }
 
-TEST_F(Lifecycle, LoginFailureFailsOnlyLoginWaiters) {
-  configure("app = pool_size=4", "server_check_delay = 0");
-  Pool& p = used_pool("app", "alice");
-  TestWaiter& login = waiter(true);
-  TestWaiter& normal = waiter();
-  checkout(p, login);
-  checkout(p, normal);
-  ASSERT_EQ(connector_.count(p), 2);
-  fail(true, "password authentication failed");
-  EXPECT_FALSE(login.queued);
-  EXPECT_TRUE(normal.queued);
-  drain_loops();  // the failure is delivered on the waiter's own loop
-  ASSERT_EQ(login.login_failures.size(), 1u);
-  EXPECT_EQ(login.login_failures[0], "password authentication failed");
-  EXPECT_EQ(login.assignments, 0);
-  EXPECT_TRUE(normal.login_failures.empty());
-  EXPECT_EQ(normal.assignments, 0);
-  EXPECT_EQ(p.waiters.size(), 1u);
-  // The other connection attempt still serves the remaining waiter.
-  ServerConn* s = complete();
-  EXPECT_EQ(normal.assigned, s);
-  EXPECT_EQ(login.assigned, nullptr);
-  check_budget();
-}
-
 TEST_F(Lifecycle, LoginFailureBodyIsPassedWhole) {
   configure("app = pool_size=1", "server_check_delay = 0");
   Pool& p = used_pool("app", "alice");
