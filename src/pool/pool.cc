@@ -27,15 +27,26 @@ std::string server_tls_summary(const config::Settings& st) {
 }  // namespace
 
 // Work decided under the lock and carried out after it is released.
+// What to do once the manager lock is released. Nearly every checkout and release has nothing
+// to do: the lists then stay unallocated, so building, checking and dropping an Actions costs a
+// pointer test.
 struct PoolManager::Actions {
-  std::vector<std::pair<Pool*, std::shared_ptr<const ConnectTarget>>> launches;  // here
-  std::vector<std::pair<ServerConn*, Waiter*>> assign;      // server of the current worker
-  std::vector<std::pair<WorkerBase*, Pool*>> kicks;         // serve waiters from that worker's idle
-  std::vector<std::pair<ServerConn*, const char*>> closes;  // servers to close, on their worker
-  std::vector<std::pair<Waiter*, std::string>> login_failures;
-  std::vector<Pool*> reserve_logs;
-  std::vector<ServerConn*> checks;  // idle too long: run server_check_query first
-  std::string check_query;
+  struct Lists {
+    std::vector<std::pair<Pool*, std::shared_ptr<const ConnectTarget>>> launches;  // here
+    std::vector<std::pair<ServerConn*, Waiter*>> assign;  // server of the current worker
+    std::vector<std::pair<WorkerBase*, Pool*>> kicks;     // serve waiters from that worker's idle
+    std::vector<std::pair<ServerConn*, const char*>> closes;  // servers to close, on their worker
+    std::vector<std::pair<Waiter*, std::string>> login_failures;
+    std::vector<Pool*> reserve_logs;
+    std::vector<ServerConn*> checks;  // idle too long: run server_check_query first
+    std::string check_query;
+  };
+  std::unique_ptr<Lists> lists;
+
+  Lists& add() {
+    if (!lists) lists = std::make_unique<Lists>();
+    return *lists;
+  }
 };
 
 Pool::Pool(std::string db, std::string user, int workers)
@@ -324,7 +335,7 @@ void PoolManager::launch(Pool& p, Actions& a) {
   ++p.db->servers;
   ++p.user->servers;
   ++p.total_connects;
-  a.launches.emplace_back(&p, p.target);
+  a.add().launches.emplace_back(&p, p.target);
 }
 
 void PoolManager::launch_for_waiters(Pool& p, core::Micros now, Actions& a) {
@@ -351,7 +362,7 @@ void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a
   core::Micros waited = clock_now(current) - w.wait_since;
   ++p.total_waits;
   p.total_wait_time += waited;
-  a.assign.emplace_back(&s, &w);
+  a.add().assign.emplace_back(&s, &w);
 }
 
 void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a) {
@@ -359,23 +370,23 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
   core::Micros now = clock_now(current);
   if (s.close_requested || p.disabled) {
     s.state = ServerState::Closing;
-    a.closes.emplace_back(&s, p.disabled ? "database removed" : "reconnect requested");
+    a.add().closes.emplace_back(&s, p.disabled ? "database removed" : "reconnect requested");
     return;
   }
   if (stale(s, p)) {
     s.state = ServerState::Closing;
-    a.closes.emplace_back(&s, "database configuration changed");
+    a.add().closes.emplace_back(&s, "database configuration changed");
     return;
   }
   if (s.lifetime > 0 ? now - s.connected_at >= s.lifetime : s.linked_once) {
     // server_lifetime = 0: a connection serves one client (or transaction) only
     s.state = ServerState::Closing;
-    a.closes.emplace_back(&s, "server lifetime over");
+    a.add().closes.emplace_back(&s, "server lifetime over");
     return;
   }
   if (closes_on_release(p)) {
     s.state = ServerState::Closing;
-    a.closes.emplace_back(&s, "pause mode");
+    a.add().closes.emplace_back(&s, "pause mode");
     return;
   }
   if (Waiter* w = held(p) ? nullptr : p.waiters.pop_front()) {
@@ -400,7 +411,7 @@ ServerConn* PoolManager::pop_fresh_idle(Pool& p, WorkerBase& on, Actions& a) {
     --p.idle_count;
     if (s->close_requested || stale(*s, p)) {
       s->state = ServerState::Closing;
-      a.closes.emplace_back(s, "database configuration changed");
+      a.add().closes.emplace_back(s, "database configuration changed");
     } else if (needs_check(*s, now)) {
       start_check(p, *s, a);  // comes back through release() and make_available()
     } else {
@@ -419,8 +430,8 @@ void PoolManager::start_check(Pool& p, ServerConn& s, Actions& a) {
   s.state = ServerState::Internal;
   s.checking = true;
   ++p.checking;
-  a.checks.push_back(&s);
-  if (cfg_) a.check_query = cfg_->settings.server_check_query;
+  a.add().checks.push_back(&s);
+  if (cfg_) a.add().check_query = cfg_->settings.server_check_query;
 }
 
 void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
@@ -434,7 +445,7 @@ void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
 void PoolManager::kick_others(Pool& p, WorkerBase& current, Actions& a) {
   for (WorkerBase* w : workers_) {
     if (w == &current) continue;
-    if (!p.idle[static_cast<std::size_t>(w->id())].empty()) a.kicks.emplace_back(w, &p);
+    if (!p.idle[static_cast<std::size_t>(w->id())].empty()) a.add().kicks.emplace_back(w, &p);
   }
 }
 
@@ -490,7 +501,7 @@ bool PoolManager::fail_fast(Pool& p, Waiter& w, WorkerBase& current, Actions& a)
   proto::write_error(body, {proto::Severity::Fatal, proto::sqlstate::kProtocolViolation,
                             "server login has been failing, cached error: " + p.login_fail_message +
                                 " (server_login_retry)"});
-  a.login_failures.emplace_back(&w, body.substr(proto::kHeaderLen));
+  a.add().login_failures.emplace_back(&w, body.substr(proto::kHeaderLen));
   core::Micros now = clock_now(current);
   bool retry_ok = !cfg_ || p.last_connect_failed == 0 ||
                   now >= p.last_connect_failed + cfg_->settings.server_login_retry;
@@ -596,7 +607,7 @@ bool PoolManager::evict_for(Pool& p, Actions& a) {
       if (ServerConn* s = list.pop_front()) {
         --q->idle_count;
         s->state = ServerState::Closing;
-        a.closes.emplace_back(s, "evicted");
+        a.add().closes.emplace_back(s, "evicted");
         return true;
       }
     }
@@ -637,7 +648,7 @@ void PoolManager::maintain_worker(WorkerBase& w) {
         idle.remove(*s);
         --p->idle_count;
         s->state = ServerState::Closing;
-        a.closes.emplace_back(s, why);
+        a.add().closes.emplace_back(s, why);
       }
       for (ServerConn* s : check) {
         idle.remove(*s);
@@ -678,7 +689,7 @@ void PoolManager::maintain_global(WorkerBase& w) {
       if (p.reserve_size > 0 && now - p.waiters.front()->wait_since >= st.reserve_pool_timeout) {
         while (need > 0 && !can_open(p, false) && can_open(p, true)) {
           launch(p, a);
-          a.reserve_logs.push_back(&p);
+          a.add().reserve_logs.push_back(&p);
           --need;
         }
       }
@@ -705,7 +716,7 @@ void PoolManager::reconnect_all(WorkerBase& current) {
         while (ServerConn* s = list.pop_front()) {
           --p->idle_count;
           s->state = ServerState::Closing;
-          a.closes.emplace_back(s, "reconnect requested");
+          a.add().closes.emplace_back(s, "reconnect requested");
         }
       }
     }
@@ -713,7 +724,9 @@ void PoolManager::reconnect_all(WorkerBase& current) {
   run(a, current);
 }
 
-void PoolManager::run(Actions& a, WorkerBase& current) {
+void PoolManager::run(Actions& acts, WorkerBase& current) {
+  if (!acts.lists) return;
+  Actions::Lists& a = *acts.lists;
   for (auto& [w, body] : a.login_failures) {
     Waiter* wp = w;
     w->home->loop().post(
