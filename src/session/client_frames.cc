@@ -498,10 +498,10 @@ done:
 // One message of sluice's own SET (sync) or session probe. True when it is over.
 bool Client::handle_swallowed_server_frame(char type, std::string_view body) {
   if (sync_rfq_ > 0) {
-    if (type == proto::be::kErrorResponse) sync_error_ = std::string(body);
+    if (type == proto::be::kErrorResponse) sync_error_ = std::make_unique<std::string>(body);
     if (type != proto::be::kReadyForQuery || --sync_rfq_ > 0) return false;
-    if (!sync_error_.empty()) {
-      auto e = proto::ErrorView::decode(sync_error_);
+    if (sync_error_) {
+      auto e = proto::ErrorView::decode(*sync_error_);
       std::string msg = e ? std::string(e->message) : "invalid server parameter";
       core::log(core::LogLevel::Warning, "{} varcache_apply failed: {}", log_prefix(), msg);
       server_failed("invalid server parameter");

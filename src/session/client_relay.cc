@@ -179,7 +179,7 @@ void Client::link(pool::ServerConn& s, bool resume) {
     proto::write_query(s.io.out.synth(), sql);
     (void)s.io.out.commit_synth(mark);
     sync_rfq_ = 1;
-    sync_error_.clear();
+    sync_error_.reset();
     if (!flush_to_server()) return;
   }
   if (s.io.readable || s.io.unscanned() > 0) relay_server();

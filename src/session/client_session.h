@@ -63,6 +63,13 @@ struct ClientSession {
   } retry;
   static constexpr std::size_t kMaxRetryBytes = 64 * 1024;
 
+  // The session probe in flight (pool::session_probe_sql): what it has read so far.
+  std::vector<std::pair<std::string, std::string>> probe_settings;
+  int probe_columns = 0;
+  bool probe_failed = false;
+  bool probe_has_state = false;
+  const char* probe_reason = nullptr;
+
   // Pins (design.md §3): reason, since when, whether a pool slot is held for it.
   const char* pin_reason = nullptr;
   core::Micros pinned_since = 0;

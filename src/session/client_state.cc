@@ -172,11 +172,11 @@ void Client::start_probe() {
   ClientSession& ss = *sess_;
   std::string sql = pool::session_probe_sql(ss.settings_dirty, ss.state_check);
   probe_rfq_ = 1;
-  probe_settings_.clear();
-  probe_columns_ = 0;
-  probe_failed_ = false;
-  probe_has_state_ = false;
-  probe_reason_ = nullptr;
+  sess_->probe_settings.clear();
+  sess_->probe_columns = 0;
+  sess_->probe_failed = false;
+  sess_->probe_has_state = false;
+  sess_->probe_reason = nullptr;
   pool::ServerConn& s = *server;
   std::size_t mark = s.io.out.synth_mark();
   proto::write_query(s.io.out.synth(), sql);
@@ -189,7 +189,7 @@ void Client::probe_frame(char type, std::string_view body) {
   switch (type) {
     case proto::be::kRowDescription: {
       auto n = r.u16();
-      probe_columns_ = n ? *n : 0;
+      sess_->probe_columns = n ? *n : 0;
       break;
     }
     case proto::be::kDataRow: {
@@ -207,22 +207,22 @@ void Client::probe_frame(char type, std::string_view body) {
         if (!v) return;
         cols.push_back(*v);
       }
-      if (probe_columns_ == 2 && cols.size() == 2) {
-        probe_settings_.emplace_back(std::string(cols[0]), std::string(cols[1]));
-      } else if (probe_columns_ == 4 && cols.size() == 4) {
+      if (sess_->probe_columns == 2 && cols.size() == 2) {
+        sess_->probe_settings.emplace_back(std::string(cols[0]), std::string(cols[1]));
+      } else if (sess_->probe_columns == 4 && cols.size() == 4) {
         static const char* const kReasons[] = {"advisory lock", "listen", "temp table",
                                                "cursor with hold"};
         for (std::size_t i = 0; i < 4; ++i) {
           if (std::atoll(std::string(cols[i]).c_str()) > 0) {
-            probe_has_state_ = true;
-            if (probe_reason_ == nullptr) probe_reason_ = kReasons[i];
+            sess_->probe_has_state = true;
+            if (sess_->probe_reason == nullptr) sess_->probe_reason = kReasons[i];
           }
         }
       }
       break;
     }
     case proto::be::kErrorResponse:
-      probe_failed_ = true;
+      sess_->probe_failed = true;
       break;
     default:
       break;
@@ -231,16 +231,16 @@ void Client::probe_frame(char type, std::string_view body) {
 
 void Client::finish_probe() {
   ClientSession& ss = *sess_;
-  if (probe_failed_) {
+  if (sess_->probe_failed) {
     core::log(core::LogLevel::Warning, "{} session probe failed", log_prefix());
   } else {
     if (ss.settings_dirty) {
-      settings_ = pool::make_settings(std::move(probe_settings_));
+      settings_ = pool::make_settings(std::move(sess_->probe_settings));
       server->settings = settings_;
     }
     if (ss.state_check) {
-      bool has = probe_has_state_ || ss.loaded;
-      const char* reason = ss.loaded ? "load" : probe_reason_;
+      bool has = sess_->probe_has_state || ss.loaded;
+      const char* reason = ss.loaded ? "load" : sess_->probe_reason;
       if (has) {
         if (ss.pin_reason == nullptr) {
           if (!ss.pin_counted && !worker.pools->try_pin(*pool)) {
@@ -265,7 +265,7 @@ void Client::finish_probe() {
       }
     }
   }
-  probe_settings_.clear();
+  sess_->probe_settings.clear();
   ss.settings_dirty = ss.state_check = false;
   if (held_rfq_ != 0) {
     send_ready(held_rfq_);

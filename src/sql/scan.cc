@@ -191,7 +191,12 @@ inline bool select_start(const char* begin, const char* end) {
 
 // What a ';' or '(' at q means for the text before it.
 inline bool special_hits(const char* begin, const char* q, const char* limit) {
-  if (*q == ';') return q + 1 < limit && q[1] != '\0' && first_word_hits(q + 1, limit);
+  if (*q == ';') {
+    if (q + 1 >= limit || q[1] == '\0') return false;
+    // The next statement's first word, not past the NUL (a comment may look beyond it).
+    const void* nul = std::memchr(q + 1, 0, static_cast<std::size_t>(limit - q - 1));
+    return first_word_hits(q + 1, nul != nullptr ? static_cast<const char*>(nul) : limit);
+  }
   return function_hits(begin, q);
 }
 

@@ -306,3 +306,23 @@ TEST(NeedsParseSpellings, NestedBlockComment) {
 
 }  // namespace
 }  // namespace sluice::sql
+
+namespace sluice::sql {
+namespace {
+
+// A statement after ';' is read only up to the NUL, even where a comment would reach past it
+// (found by the sql_scan_fuzz target): the same answer as for the text alone.
+TEST(ScanText, NextStatementStopsAtTheNul) {
+  const char raw[] = "SELECT 1; /* x\0 */ SET search_path = a";
+  const std::size_t size = sizeof raw - 1;
+  auto buf = std::make_unique<char[]>(size);
+  std::memcpy(buf.get(), raw, size);
+  TextScan s = scan_text(buf.get(), buf.get() + size);
+  EXPECT_TRUE(s.terminated);
+  EXPECT_EQ(s.length, std::strlen(raw));
+  EXPECT_FALSE(s.needs_parse);
+  EXPECT_EQ(s.needs_parse, needs_parse(std::string_view(raw)));
+}
+
+}  // namespace
+}  // namespace sluice::sql
