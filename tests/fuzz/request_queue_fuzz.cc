@@ -2,7 +2,8 @@
 //
 // The first input byte picks the mode:
 //  - even: raw events (any frontend type, CopyInResponse, CommandComplete, ErrorResponse,
-//    ReadyForQuery, reset) in any order; checks the queue's own invariants.
+//    ReadyForQuery, the answers of extended-query messages, reset) in any order; checks the
+//    queue's own invariants.
 //  - odd: well-formed client traffic (simple and extended queries, FunctionCall, COPY FROM STDIN
 //    by Query and by Execute, errors anywhere a server can raise them) passing through a pooler
 //    to a model server that follows the Postgres protocol; the input chooses the traffic and how
@@ -41,10 +42,13 @@ bool extended(char t) {
 
 // `batch_open`: an extended-query message went out since the last Sync (idle() then also waits
 // for that Sync; otherwise idle() means exactly "no ReadyForQuery owed").
+// Parse, Bind, Describe, Execute and Close have entries of their own (answered by ParseComplete,
+// BindComplete, RowDescription/NoData, CommandComplete, CloseComplete), so "idle" is "nothing
+// owed and nothing queued".
 void check_invariants(const RequestQueue& q, bool batch_open) {
   SLUICE_FUZZ_CHECK(q.rfq_owed() <= q.size());
-  SLUICE_FUZZ_CHECK(!q.idle() || q.rfq_owed() == 0);
-  if (!batch_open) SLUICE_FUZZ_CHECK(q.idle() == (q.rfq_owed() == 0));
+  SLUICE_FUZZ_CHECK(!q.idle() || (q.rfq_owed() == 0 && q.size() == 0));
+  if (!batch_open) SLUICE_FUZZ_CHECK(q.idle() == (q.rfq_owed() == 0 && q.size() == 0));
   SLUICE_FUZZ_CHECK(q.size() <= RequestQueue::kMaxEntries);
 }
 
@@ -66,6 +70,8 @@ void run_raw(FuzzedDataProvider& in) {
         if (t == 'S') batch_open = false;
         if (t == 'Q' || t == 'S' || t == 'F') {
           SLUICE_FUZZ_CHECK(q.rfq_owed() == owed + 1 && q.size() == size + 1);
+        } else if (t == 'P' || t == 'B' || t == 'E' || t == 'D' || t == 'C') {
+          SLUICE_FUZZ_CHECK(q.rfq_owed() == owed && q.size() == size + 1);
         } else if (t == 'c' || t == 'f') {
           SLUICE_FUZZ_CHECK(q.rfq_owed() == owed && q.size() <= size + 1);
         } else {
@@ -101,6 +107,11 @@ void run_raw(FuzzedDataProvider& in) {
           q.reset();
           batch_open = false;
           SLUICE_FUZZ_CHECK(q.size() == 0 && q.idle() && q.tx_status() == 'I' && !q.in_copy_in());
+        } else {
+          // An answer of an extended-query message (or a row): never owes more, never grows.
+          static constexpr char kAnswers[] = {'1', '2', '3', 'n', 'T', 'D', 's', 'I', 't'};
+          (void)q.on_backend(kAnswers[(op / 8) % sizeof kAnswers]);
+          SLUICE_FUZZ_CHECK(q.rfq_owed() <= owed && q.size() <= size);
         }
         break;
     }
@@ -119,7 +130,7 @@ struct Msg {
 };
 
 struct BackendEvent {
-  char type;  // 'G', 'C', 'E', 'Z'
+  char type;  // 'G', 'C', 'E', 'Z', or '1' / '2' (ParseComplete / BindComplete)
   char status = 'I';
 };
 
@@ -189,8 +200,14 @@ struct ModelServer {
           case 'S':
             emit('Z', m.status);
             break;
+          case 'P':
+            emit('1');
+            break;
+          case 'B':
+            emit('2');
+            break;
           default:
-            break;  // Parse/Bind/Describe/Flush; CopyData/Done/Fail outside COPY
+            break;  // Flush; CopyData/Done/Fail outside COPY
         }
         break;
     }
@@ -342,6 +359,9 @@ class ModelRun {
       case 'Z':
         q_.on_ready_for_query(e.status);
         SLUICE_FUZZ_CHECK(q_.tx_status() == e.status);
+        break;
+      default:
+        (void)q_.on_backend(e.type);
         break;
     }
   }

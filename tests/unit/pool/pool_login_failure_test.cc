@@ -11,7 +11,8 @@ namespace {
 
 using LoginFailure = PoolTest;
 
-const std::string kRefusal("SFATAL\0C28P01\0Mpassword authentication failed\0\0", 50);
+constexpr char kRefusalBytes[] = "SFATAL\0C28P01\0Mpassword authentication failed\0";
+const std::string kRefusal(kRefusalBytes, sizeof kRefusalBytes);  // with the closing NUL
 
 std::string message_of(const std::string& body) {
   auto e = proto::ErrorView::decode(body);
