@@ -58,6 +58,18 @@ std::string i2s(long long v) {
   return std::to_string(v);
 }
 
+// The workers' rows as one list, ordered by `less` (stable: ties keep worker order).
+template <typename Less>
+std::vector<Row> merge_rows(std::vector<std::vector<Row>> parts, Less less) {
+  std::vector<Row> all;
+  for (auto& p : parts) {
+    for (auto& row : p)
+      all.push_back(std::move(row));
+  }
+  std::stable_sort(all.begin(), all.end(), less);
+  return all;
+}
+
 void socket_columns(ResultSet& rs, bool debug) {
   for (const char* n : {"type", "user", "database", "replication", "state", "addr"})
     rs.column(n);
@@ -259,13 +271,8 @@ Status Console::show_sockets(Request& r, std::string_view which) {
       shared_.workers, r.client.worker,
       [want, listen_port](session::SessionWorker& w) { return worker_rows(w, want, listen_port); },
       [finish, want](std::vector<std::vector<Row>> parts) {
-        std::vector<Row> all;
-        for (auto& p : parts) {
-          for (auto& row : p)
-            all.push_back(std::move(row));
-        }
         // Clients before servers (SOCKETS), each by id.
-        std::stable_sort(all.begin(), all.end(), [](const Row& a, const Row& b) {
+        std::vector<Row> all = merge_rows(std::move(parts), [](const Row& a, const Row& b) {
           bool as = a.cells[0] == "S";
           bool bs = b.cells[0] == "S";
           return as != bs ? bs : a.id < b.id;
@@ -307,12 +314,8 @@ Status Console::show_pins(Request& r) {
         return rows;
       },
       [finish](std::vector<std::vector<Row>> parts) {
-        std::vector<Row> all;
-        for (auto& p : parts) {
-          for (auto& row : p)
-            all.push_back(std::move(row));
-        }
-        std::sort(all.begin(), all.end(), [](const Row& a, const Row& b) { return a.id < b.id; });
+        std::vector<Row> all =
+            merge_rows(std::move(parts), [](const Row& a, const Row& b) { return a.id < b.id; });
         ResultSet rs;
         rs.column("client_id", T::Int8);
         rs.column("user");

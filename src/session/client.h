@@ -163,6 +163,7 @@ class Client final : public net::Pollable,
 
   // prepared statements (client_prepared.cc)
   Step handle_parse(std::string_view body, std::uint32_t wire);
+  pool::PreparedPtr client_statement(std::string_view name);  // or closes the client (26000)
   Step handle_bind(std::string_view body, std::uint32_t wire);
   Step handle_describe(std::string_view body, std::uint32_t wire);
   Step handle_close(std::string_view body, std::uint32_t wire);

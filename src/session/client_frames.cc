@@ -259,7 +259,7 @@ void Client::capture_for_retry(char type, std::uint32_t avail, std::uint32_t wir
             (type == proto::fe::kDescribe || type == proto::fe::kExecute ||
              type == proto::fe::kFlush || type == proto::fe::kSync);
   if (!ok) {
-    r = ClientSession::Retry{};
+    r.reset();
     return;
   }
   r.bytes.append(io.scan_ptr(), wire);
@@ -274,7 +274,7 @@ void Client::capture_for_retry(char type, std::uint32_t avail, std::uint32_t wir
 // Sends a batch again after its statement was prepared anew (the 0A000 retry).
 void Client::resend_retry() {
   auto r = std::move(sess_->retry);
-  sess_->retry = ClientSession::Retry{};
+  sess_->retry.reset();
   pool::ServerConn& s = *server;
   ensure_server_statement(r.statement, RequestAction::Swallow);  // Close of the stale one, Parse
   std::size_t mark = s.io.out.synth_mark();
@@ -421,13 +421,13 @@ Client::Step Client::scan_server_frames() {
             r.pending = true;  // nothing of it reached the client: prepare again and resend
             fwd = false;
           } else {
-            r = ClientSession::Retry{};
+            r.reset();
           }
         }
         break;
       }
       case proto::be::kBindComplete:
-        if (sess_ != nullptr && sess_->retry.active()) sess_->retry = ClientSession::Retry{};
+        if (sess_ != nullptr && sess_->retry.active()) sess_->retry.reset();
         break;  // it ran: no retry
       case proto::be::kCommandComplete:
         if (sess_ != nullptr && fwd && !body.empty()) {

@@ -105,7 +105,7 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
   if (name->empty() || !prepared_on_) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
   ClientSession& ss = sess();
-  if (ss.statements.count(std::string(*name)) != 0) {
+  if (ss.statements.count(*name) != 0) {
     core::log(core::LogLevel::Warning, "{} prepared statement '{}' was already prepared",
               log_prefix(), *name);
     close("prepared statement was already prepared", "42P05",
@@ -128,6 +128,17 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
   return Step::Next;
 }
 
+// The client's statement of that name. Naming one it never prepared ends the client with
+// Postgres' 26000: the rest of its batch cannot be made sense of.
+pool::PreparedPtr Client::client_statement(std::string_view name) {
+  auto& statements = sess().statements;
+  if (auto it = statements.find(name); it != statements.end()) return it->second;
+  core::log(core::LogLevel::Warning, "{} prepared statement did not exist", log_prefix());
+  close("prepared statement did not exist", "26000",
+        "prepared statement \"" + std::string(name) + "\" does not exist");
+  return nullptr;
+}
+
 Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
   proto::BodyReader r(body);
   auto portal = r.cstring();
@@ -138,14 +149,8 @@ Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
   }
   if (name->empty() || !prepared_on_) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
-  auto it = sess().statements.find(std::string(*name));
-  if (it == sess().statements.end()) {
-    core::log(core::LogLevel::Warning, "{} prepared statement did not exist", log_prefix());
-    close("prepared statement did not exist", "26000",
-          "prepared statement \"" + std::string(*name) + "\" does not exist");
-    return Step::Stop;
-  }
-  pool::PreparedPtr st = it->second;
+  pool::PreparedPtr st = client_statement(*name);
+  if (!st) return Step::Stop;
   pool::ServerConn& srv = *server;
   // A batch that starts here, outside a transaction, can be sent again after a re-prepare.
   bool fresh_batch = srv.requests.idle() && srv.requests.tx_status() == 'I';
@@ -161,14 +166,14 @@ Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
                     static_cast<std::uint32_t>(out.size() - mark - 1 + rest.size()));
   auto& retry = sess().retry;
   if (fresh_batch && rest.size() < ClientSession::kMaxRetryBytes) {
-    retry = ClientSession::Retry{};
+    retry.reset();
     retry.capturing = true;
     retry.statement = st;
     retry.bytes.assign(out, mark, std::string::npos);
     retry.bytes.append(rest);
     retry.types = "B";
   } else {
-    retry = ClientSession::Retry{};  // only a batch that is this Bind and its own follow-ups
+    retry.reset();  // only a batch that is this Bind and its own follow-ups
   }
   (void)s.io.out.commit_synth(mark);
   (void)s.io.out.add_forward(rest.data(), static_cast<std::uint32_t>(rest.size()));
@@ -193,14 +198,8 @@ Client::Step Client::handle_describe(std::string_view body, std::uint32_t wire) 
   }
   if (*kind != 'S' || name->empty() || !prepared_on_) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
-  auto it = sess().statements.find(std::string(*name));
-  if (it == sess().statements.end()) {
-    core::log(core::LogLevel::Warning, "{} prepared statement did not exist", log_prefix());
-    close("prepared statement did not exist", "26000",
-          "prepared statement \"" + std::string(*name) + "\" does not exist");
-    return Step::Stop;
-  }
-  pool::PreparedPtr st = it->second;
+  pool::PreparedPtr st = client_statement(*name);
+  if (!st) return Step::Stop;
   ensure_server_statement(st, RequestAction::Swallow);
   pool::ServerConn& s = *server;
   std::size_t mark = s.io.out.synth_mark();
@@ -215,7 +214,7 @@ Client::Step Client::handle_describe(std::string_view body, std::uint32_t wire) 
     retry.types.push_back(proto::fe::kDescribe);
     retry.described = true;
   } else {
-    retry = ClientSession::Retry{};
+    retry.reset();
   }
   (void)s.io.out.commit_synth(mark);
   bool was_idle = s.requests.idle();
@@ -236,7 +235,8 @@ Client::Step Client::handle_close(std::string_view body, std::uint32_t wire) {
   }
   if (*kind != 'S' || name->empty() || !prepared_on_) return Step::Plain;
   // The server's statement may serve other clients: the client's Close is answered here.
-  sess().statements.erase(std::string(*name));
+  auto& statements = sess().statements;
+  if (auto it = statements.find(*name); it != statements.end()) statements.erase(it);
   (*counters_).received.add(wire);
   io.scan += wire;
   queue_synth(close_complete());

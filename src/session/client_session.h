@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -15,8 +17,13 @@
 namespace sluice::session {
 
 struct ClientSession {
+  // Looks names up by string_view: a Bind finds its statement without building a string.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   // Protocol-level named statements: the client's name -> the registry's statement.
-  std::unordered_map<std::string, pool::PreparedPtr> statements;
+  std::unordered_map<std::string, pool::PreparedPtr, NameHash, std::equal_to<>> statements;
   // SQL PREPARE: name -> the PREPARE statement that created it.
   std::unordered_map<std::string, std::string> sql_prepared;
 
@@ -45,7 +52,6 @@ struct ClientSession {
   // After the transaction: read settings back / probe for pin-worthy state.
   bool settings_dirty = false;
   bool state_check = false;
-  bool probe_inflight = false;
   bool skip_to_sync = false;  // a refused extended-query message: drop until Sync
 
   // "cached plan must not change result type" (0A000) after DDL: a batch that starts with a
@@ -60,6 +66,15 @@ struct ClientSession {
     std::string bytes;  // the batch as sent to the server
     std::string types;  // its message types, for the request queue
     [[nodiscard]] bool active() const { return capturing || armed || pending; }
+    // Forgets the batch; the buffers keep their memory (a batch per transaction is the common
+    // case with named statements) unless it grew large.
+    void reset() {
+      capturing = armed = described = pending = false;
+      statement.reset();
+      if (bytes.capacity() > 1024) std::string().swap(bytes);
+      bytes.clear();
+      types.clear();
+    }
   } retry;
   static constexpr std::size_t kMaxRetryBytes = 64 * 1024;
 
