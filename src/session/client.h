@@ -211,6 +211,9 @@ class Client final : public net::Pollable,
   std::uint32_t client_skip_left_ = 0;  // rest of a client message being dropped
   std::uint32_t server_fwd_left_ = 0;   // rest of a server message being streamed to the client
   std::uint32_t sync_rfq_ = 0;          // ReadyForQuery still to swallow (parameter sync)
+  // Linked for a request that has not reached the server yet: the server stays this client's
+  // until it has (parameter sync, settings replay and re-Parse are part of the turn).
+  bool turn_owed_ = false;
   std::unique_ptr<std::string> sync_error_;  // ErrorResponse body from the parameter sync
   bool closing_ = false;
   bool pending_assignment_ = false;  // a server was assigned; deliver on_deferred

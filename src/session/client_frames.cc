@@ -31,6 +31,12 @@ Client::Step Client::scan_client_frames() {
       client_skip_left_ -= n;
       continue;
     }
+    if (client_fwd_left_ > 0 && server == nullptr) {
+      // The server is gone (closed under the client): the rest of the message is dropped.
+      client_skip_left_ = client_fwd_left_;
+      client_fwd_left_ = 0;
+      continue;
+    }
     if (client_fwd_left_ > 0) {
       std::uint32_t n = std::min(client_fwd_left_, io.unscanned());
       if (n == 0) return Step::NeedInput;
@@ -182,6 +188,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
       (type == proto::fe::kQuery || type == proto::fe::kSync || type == proto::fe::kFunctionCall)) {
     ++sess_->rfq_sent;
   }
+  turn_owed_ = false;
   if (was_idle && request_start == 0) request_start = worker.loop().now();
   (*counters_).received.add(wire);
   if (sess_ != nullptr && sess_->retry.capturing) capture_for_retry(type, avail, wire);
@@ -246,6 +253,7 @@ std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
   if (n == 0) return 0;
   (void)s.io.out.add_forward(begin, n);
   if (sess_ != nullptr) sess_->rfq_sent += rfqs;
+  turn_owed_ = false;
   if (was_idle && request_start == 0) request_start = worker.loop().now();
   (*counters_).received.add(n);
   io.scan += n;

@@ -60,6 +60,9 @@ void Client::relay_client() {
     }
     if (!io.readable) {
       worker.buffers().release_if_empty(io.in);
+      // All input is handled: a server kept for this client's turn (or for the rest of a
+      // message it was sending) may be due back now.
+      if (server != nullptr) maybe_release();
       return;
     }
     if (io.in.allocated() && io.in.free_tail() == 0) io.compact();
@@ -162,6 +165,7 @@ void Client::link(pool::ServerConn& s, bool resume) {
   bool was_login = state == ClientState::LoginWait;
   state = ClientState::Active;
   server_fwd_left_ = 0;
+  turn_owed_ = true;  // until a request of this client has been sent to it (maybe_release)
   if (was_login) {
     finish_login();
     if (state == ClientState::Closed) return;
@@ -286,6 +290,15 @@ void Client::maybe_release() {
     return;
   }
   if (pool->mode == config::PoolMode::Session && !closing_) return;
+  // The rest of a message the client is sending goes to this server (a CopyData the server
+  // already refused, say): it is not released in the middle of a frame.
+  if (client_fwd_left_ > 0) return;
+  if (turn_owed_) {
+    // Checked out for a request still in the client's buffer (behind sluice's own sync
+    // query): that request runs here first. A checkout is one turn, never lost to state sync.
+    if (io.unscanned() > 0) return;
+    turn_owed_ = false;
+  }
   if (server_fwd_left_ > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
   if (sess_ != nullptr && (sess_->settings_dirty || sess_->state_check)) {
     // The transaction may have changed session state: ask the server before anyone else
@@ -327,8 +340,9 @@ void Client::detach_server_on_close() {
   s->user = nullptr;
   io.out.clear();
   const auto& st = worker.cfg().settings;
+  // Not quiet either: half a client message sent (its rest would swallow sluice's ROLLBACK).
   bool quiet = sync_rfq_ == 0 && probe_rfq_ == 0 && s->requests.idle() && server_fwd_left_ == 0 &&
-               s->io.unscanned() == 0 && s->io.out.empty();
+               client_fwd_left_ == 0 && s->io.unscanned() == 0 && s->io.out.empty();
   if (sess_ != nullptr && sess_->loaded) {
     std::vector<std::string> unused;
     server_reset_on_close(*s, unused);  // gives the pin back

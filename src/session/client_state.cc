@@ -117,6 +117,7 @@ Client::Step Client::send_refusal(char type, std::string_view body, std::uint32_
   (void)s.io.out.commit_synth(mark);
   (void)s.requests.on_frontend(type);
   if (type == proto::fe::kQuery) ++sess().rfq_sent;
+  turn_owed_ = false;
   core::log(core::LogLevel::Log, "{} refused: {}", log_prefix(), why);
   io.scan += wire;
   return Step::Next;
