@@ -16,7 +16,7 @@ PACKAGES=(
   libpg-query-dev libpq-dev nlohmann-json3-dev pkg-config
   # run and test
   postgresql-15 postgresql-contrib pgbouncer python3-pytest python3-psycopg python3-asyncpg
-  python3-pytest-timeout socat strace valgrind
+  python3-pytest-timeout python3-prometheus-client socat strace valgrind ccache
 )
 # Node may come from elsewhere (e.g. a nodesource build that bundles npm); only fill the gaps.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
