@@ -149,6 +149,13 @@ std::string render_metrics(const MetricsInput& in) {
        &pool::PoolTotals::errors},
       {"sluice_pool_server_assignments_total", "Times a server was handed to a client.",
        &pool::PoolTotals::server_assignments},
+      {"sluice_pool_server_syncs_total",
+       "Checkouts that first ran a query to bring the server's session settings to the "
+       "client's (state churn; divide by transactions for syncs per transaction).",
+       &pool::PoolTotals::server_syncs},
+      {"sluice_pool_server_moves_total",
+       "Servers moved to another worker thread to serve a waiting client.",
+       &pool::PoolTotals::server_moves},
   };
   for (const auto& c : kCounters) {
     w.family(c.name, "counter", c.help);

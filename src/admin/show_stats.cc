@@ -38,8 +38,15 @@ constexpr const char* kTotalNames[] = {"server_assignment_count",
 Status Console::show_stats(Request& r, std::string_view which) {
   core::Micros now = core::monotonic_now();
   std::map<std::string, pool::PoolTotals> dbs;
+  std::map<std::string, pool::LatencyHistogram> waits;
   for (const auto& p : shared_.pools->pool_snapshots(r.client.worker.loop().now())) {
     dbs[p.database].add(p.totals);
+    pool::LatencyHistogram h = p.histograms.wait;
+    // A checkout served at once waited ~0: only real waits are recorded, so assignments
+    // without one count in the first bucket (as /metrics does).
+    std::uint64_t n = h.count();
+    if (p.totals.server_assignments > n) h.buckets[0] += p.totals.server_assignments - n;
+    waits[p.database].add(h);
   }
   dbs["pgbouncer"].add(admin_totals());
 
@@ -72,6 +79,12 @@ Status Console::show_stats(Request& r, std::string_view which) {
                           "avg_bind_count"}) {
       rs.column(n, T::Numeric);
     }
+    // Ours, after PgBouncer's columns: state churn and fairness (issue 9).
+    for (const char* n :
+         {"total_server_sync_count", "total_server_move_count", "avg_server_sync_count",
+          "avg_server_move_count", "wait_p50_us", "wait_p99_us"}) {
+      rs.column(n, T::Numeric);
+    }
   } else {
     for (const char* n : {"server_assignment_count", "xact_count", "query_count", "bytes_received",
                           "bytes_sent", "xact_time", "query_time", "wait_time"}) {
@@ -93,9 +106,18 @@ Status Console::show_stats(Request& r, std::string_view which) {
       auto f = figures(t);
       row.insert(row.end(), f.begin(), f.end());
     }
+    pool::PoolTotals avg;
     if (averages) {
-      auto f = figures(history_.averages(db, t, now));
+      avg = history_.averages(db, t, now);
+      auto f = figures(avg);
       row.insert(row.end(), f.begin(), f.end());
+    }
+    if (which == "stats") {
+      const pool::LatencyHistogram& h = waits[db];
+      for (std::uint64_t v : {t.server_syncs, t.server_moves, avg.server_syncs, avg.server_moves,
+                              h.quantile_bound(0.5), h.quantile_bound(0.99)}) {
+        row.emplace_back(std::to_string(v));
+      }
     }
     rs.row(std::move(row));
   }

@@ -31,6 +31,8 @@ pool::PoolTotals StatsHistory::average(const pool::PoolTotals& cur, const pool::
   avg.server_parses = per_second(cur.server_parses, older.server_parses);
   avg.binds = per_second(cur.binds, older.binds);
   avg.errors = per_second(cur.errors, older.errors);
+  avg.server_syncs = per_second(cur.server_syncs, older.server_syncs);
+  avg.server_moves = per_second(cur.server_moves, older.server_moves);
   if (xacts > 0) avg.xact_time = delta(cur.xact_time, older.xact_time) / xacts;
   if (queries > 0) avg.query_time = delta(cur.query_time, older.query_time) / queries;
   if (assignments > 0) avg.wait_time = delta(cur.wait_time, older.wait_time) / assignments;

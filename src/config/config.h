@@ -110,6 +110,9 @@ struct Settings {
   int min_pool_size = 0;
   int reserve_pool_size = 0;
   core::Micros reserve_pool_timeout = 5 * core::kMicrosPerSecond;
+  // How long the oldest waiter may be passed over for a waiter whose session state or worker
+  // matches a released server (ours; issues 9 and 10). 0 = strict FIFO.
+  core::Micros affinity_wait = 5 * core::kMicrosPerSecond / 1000;
   int max_client_conn = 100;
   int max_db_connections = 0;
   int max_user_connections = 0;

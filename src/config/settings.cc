@@ -37,6 +37,7 @@ constexpr std::int64_t kUint32Max = std::numeric_limits<std::uint32_t>::max();
 // Sorted by name, which is also SHOW CONFIG's order.
 const std::array kSettings = {
     SettingDef{"admin_users", &Settings::admin_users},
+    SettingDef{"affinity_wait", &Settings::affinity_wait, true, 0, kTimeMax},
     SettingDef{"auth_dbname", &Settings::auth_dbname},
     SettingDef{"auth_file", &Settings::auth_file},
     SettingDef{"auth_hba_file", &Settings::auth_hba_file},

@@ -48,6 +48,14 @@ class IntrusiveList {
     return t;
   }
 
+  // Calls fn(T&) oldest first while it returns true; fn must not change the list.
+  template <typename Fn>
+  void for_each_until(Fn&& fn) const {
+    for (ListNode* n = head_.next; n != &head_; n = n->next) {
+      if (!fn(*item(n))) return;
+    }
+  }
+
   // Calls fn(T&) for each element, oldest first; fn may remove the element it is given.
   template <typename Fn>
   void for_each(Fn&& fn) {

@@ -389,7 +389,7 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
     a.add().closes.emplace_back(&s, "pause mode");
     return;
   }
-  if (Waiter* w = held(p) ? nullptr : p.waiters.pop_front()) {
+  if (Waiter* w = held(p) ? nullptr : pick_waiter(p, s, current, now)) {
     give(s, *w, current, a);
     return;
   }
@@ -397,6 +397,58 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
   s.idle_since = now;
   p.idle[static_cast<std::size_t>(current.id())].push_back(s);
   ++p.idle_count;
+}
+
+// The waiter a released server of worker `on` goes to (removed from the queue). Strict FIFO
+// once the oldest waiter has waited `affinity_wait`; before that, among the first
+// kAffinityScan waiters, the oldest one whose session settings the server already holds (no
+// sync query), then on the server's own worker (no move between threads). So affinity can
+// pass the oldest waiter over only while it has waited less than the bound.
+Waiter* PoolManager::pick_waiter(Pool& p, const ServerConn& s, const WorkerBase& on,
+                                 core::Micros now) {
+  constexpr int kAffinityScan = 16;
+  Waiter* front = p.waiters.front();
+  if (front == nullptr) return nullptr;
+  core::Micros bound = cfg_ ? cfg_->settings.affinity_wait : 0;
+  if (bound <= 0 || now - front->wait_since >= bound || p.waiters.size() == 1) {
+    return p.waiters.pop_front();
+  }
+  const void* key = s.settings.get();
+  Waiter* best = nullptr;
+  int best_score = -1;
+  int seen = 0;
+  p.waiters.for_each_until([&](Waiter& w) {
+    int score = (w.affinity_key == key ? 2 : 0) + (w.home == &on ? 1 : 0);
+    if (score > best_score) {
+      best = &w;
+      best_score = score;
+    }
+    return best_score < 3 && ++seen < kAffinityScan;
+  });
+  p.waiters.remove(*best);
+  if (best != front) ++p.affinity_picks;
+  return best;
+}
+
+// An idle server of worker `on` that already holds the session settings `key`, among the
+// first few; checked like pop_fresh_idle. Null when none is at hand.
+ServerConn* PoolManager::pop_matching_idle(Pool& p, WorkerBase& on, const void* key) {
+  constexpr int kIdleScan = 8;
+  auto& idle = p.idle[static_cast<std::size_t>(on.id())];
+  if (idle.size() < 2) return nullptr;  // nothing to choose from
+  ServerConn* found = nullptr;
+  int seen = 0;
+  idle.for_each_until([&](ServerConn& s) {
+    if (s.settings.get() == key) found = &s;
+    return found == nullptr && ++seen < kIdleScan;
+  });
+  if (found == nullptr || found->close_requested || stale(*found, p) ||
+      needs_check(*found, clock_now(on))) {
+    return nullptr;  // the general path deals with it
+  }
+  idle.remove(*found);
+  --p.idle_count;
+  return found;
 }
 
 bool PoolManager::stale(const ServerConn& s, const Pool& p) {
@@ -454,7 +506,10 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
   ServerConn* got = nullptr;
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (p.waiters.empty() && !held(p)) got = pop_fresh_idle(p, current, a);
+    if (p.waiters.empty() && !held(p)) {
+      got = pop_matching_idle(p, current, w.affinity_key);
+      if (got == nullptr) got = pop_fresh_idle(p, current, a);
+    }
     if (got != nullptr) {
       got->state = ServerState::Active;
       got->linked_once = true;
@@ -744,6 +799,7 @@ void PoolManager::run(Actions& acts, WorkerBase& current) {
     } else {
       ServerConn* sp = s;
       Waiter* wp = w;
+      sp->pool->counters_of(current).server_moves.add(1);
       sp->state = ServerState::Handoff;
       sp->detach_from_worker();
       wp->home->loop().post([sp, wp] {

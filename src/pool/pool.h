@@ -42,7 +42,10 @@ class Waiter : public core::ListHook<WaitTag> {
   core::Micros wait_since = 0;
   ServerConn* assigned = nullptr;
   bool queued = false;
-  bool login = false;             // needs a server only to learn its parameters
+  bool login = false;  // needs a server only to learn its parameters
+  // The session state the waiter wants on its server (an interned SettingsSet, compared by
+  // address): a released server that already holds it costs no sync query (affinity).
+  const void* affinity_key = nullptr;
   bool delivery_pending = false;  // popped: an assignment or a login failure is on its way
 
  protected:
@@ -166,6 +169,7 @@ class Pool {
   std::uint64_t total_waits = 0;
   core::Micros total_wait_time = 0;
   core::Micros max_wait_start = 0;
+  std::uint64_t affinity_picks = 0;  // releases that went to a waiter other than the oldest
 };
 
 // All pools and limit groups of the process, behind one mutex. Every change of a server
@@ -331,6 +335,8 @@ class PoolManager {
   void launch(Pool& p, Actions& a);
   void launch_for_waiters(Pool& p, core::Micros now, Actions& a);
   void give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a);
+  Waiter* pick_waiter(Pool& p, const ServerConn& s, const WorkerBase& on, core::Micros now);
+  ServerConn* pop_matching_idle(Pool& p, WorkerBase& on, const void* key);
   void make_available(ServerConn& s, WorkerBase& current, Actions& a);
   void kick_others(Pool& p, WorkerBase& current, Actions& a);
   void serve_from_idle(Pool& p, WorkerBase& current, Actions& a);

@@ -80,7 +80,9 @@ class TimedCounter {
   X(Counter, client_parses)   /* Parse messages from clients */                                    \
   X(Counter, server_parses)   /* Parse messages sent to servers */                                 \
   X(Counter, binds)           /* Bind messages */                                                  \
-  X(Counter, errors)          /* ErrorResponse sent to clients */
+  X(Counter, errors)          /* ErrorResponse sent to clients */                                  \
+  X(Counter, server_syncs)    /* checkouts that ran a query to bring a server's settings over */   \
+  X(Counter, server_moves)    /* servers moved to another worker's loop for a waiter */
 
 struct alignas(64) PoolCounters {  // each worker's slot starts on its own cache line
 #define SLUICE_DECLARE_COUNTER(type, name) type name;
@@ -124,6 +126,21 @@ struct LatencyHistogram {
     for (auto b : buckets)
       n += b;
     return n;
+  }
+  // The least bucket bound (microseconds) at or below which a fraction `q` of the
+  // observations lie: an upper estimate of the q-quantile. 0 with no observations; the last
+  // bound when the quantile lies above it.
+  [[nodiscard]] std::uint64_t quantile_bound(double q) const {
+    std::uint64_t n = count();
+    if (n == 0) return 0;
+    auto want = static_cast<std::uint64_t>(q * static_cast<double>(n));
+    if (want == 0) want = 1;
+    std::uint64_t cum = 0;
+    for (std::size_t i = 0; i < kLatencyBoundsUs.size(); ++i) {
+      cum += buckets[i];
+      if (cum >= want) return kLatencyBoundsUs[i];
+    }
+    return kLatencyBoundsUs.back();
   }
 };
 

@@ -119,6 +119,7 @@ void Client::request_server(bool login_wait) {
   state = login_wait ? ClientState::LoginWait : ClientState::Waiting;
   wait_since = worker.loop().now();
   wait_notified_ = false;
+  affinity_key = settings_.get();
   pool::ServerConn* s = worker.pools->checkout(*pool, *this, worker);
   if (s != nullptr) link(*s, false);
 }
@@ -184,6 +185,7 @@ void Client::link(pool::ServerConn& s, bool resume) {
     (void)s.io.out.commit_synth(mark);
     sync_rfq_ = 1;
     sync_error_.reset();
+    counters_->server_syncs.add(1);
     if (!flush_to_server()) return;
   }
   if (s.io.readable || s.io.unscanned() > 0) relay_server();
