@@ -281,3 +281,40 @@ def test_pg_dump_and_restore_in_parallel_through_the_pooled_endpoint(make_pooler
                                   outdir], capture_output=True, text=True, timeout=45, env=env)
         assert restore.returncode == 0, restore.stderr
     assert _plain_dump(pg, dst) == _plain_dump(pg, src)
+
+
+# ---------------------------------------------------------------- what an operator sees
+
+
+def _stats_row(pooler, db="appdb"):
+    return next(r for r in pooler.admin("SHOW STATS") if r["database"] == db)
+
+
+def test_show_stats_and_metrics_count_syncs_and_give_wait_percentiles(make_pooler):
+    from prometheus_client.parser import text_string_to_metric_families
+    from sluice_it.console import http_get
+    from sluice_it.util import free_port
+
+    port = free_port()
+    pooler = tx_pooler(make_pooler, 1, 1, metrics_listen_addr="127.0.0.1",
+                       metrics_listen_port=port)
+    with pooler.connect(application_name="a") as a, pooler.connect(application_name="b") as b:
+        before = _stats_row(pooler)
+        for _ in range(10):  # one server, two states: every statement needs a sync
+            a.execute("select 1")
+            b.execute("select 1")
+        after = _stats_row(pooler)
+        assert after["total_server_sync_count"] - before["total_server_sync_count"] >= 19
+        same = _stats_row(pooler)
+        for _ in range(10):  # one client: the server keeps its state, no sync
+            a.execute("select 1")
+        assert _stats_row(pooler)["total_server_sync_count"] - same["total_server_sync_count"] <= 1
+    row = _stats_row(pooler)
+    assert 0 < row["wait_p50_us"] <= row["wait_p99_us"]
+    assert row["total_server_move_count"] == 0  # one worker: nothing moves
+    status, _headers, body = http_get("127.0.0.1", port, "/metrics")
+    assert status == 200
+    syncs = {s.labels["database"]: s.value
+             for f in text_string_to_metric_families(body)
+             for s in f.samples if s.name == "sluice_pool_server_syncs_total"}
+    assert syncs.get("appdb", 0) >= 19
