@@ -30,6 +30,7 @@ EventLoop::EventLoop() {
 }
 
 EventLoop::~EventLoop() {
+  run_after_batch();
   free_retired();
   if (wakefd_ >= 0) ::close(wakefd_);
   if (epfd_ >= 0) ::close(epfd_);
@@ -98,6 +99,16 @@ void EventLoop::run_deferred() {
   }
 }
 
+void EventLoop::run_after_batch() {
+  while (!after_batch_.empty()) {
+    after_running_.swap(after_batch_);
+    for (auto& t : after_running_)
+      t();
+    after_running_.clear();
+    run_deferred();
+  }
+}
+
 void EventLoop::free_retired() {
   for (Retirable* r : retired_)
     delete r;
@@ -107,7 +118,7 @@ void EventLoop::free_retired() {
 void EventLoop::run_once(int timeout_ms) {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
-  if (!deferred_.empty()) timeout_ms = 0;
+  if (!deferred_.empty() || !after_batch_.empty()) timeout_ms = 0;
   int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
   now_ = core::monotonic_now();
   ++iterations_;
@@ -138,6 +149,7 @@ void EventLoop::run_once(int timeout_ms) {
     tick_();
     run_deferred();
   }
+  run_after_batch();
   free_retired();
 }
 

@@ -60,6 +60,10 @@ class EventLoop {
   // Loop thread only.
   void defer(Deferrable& d);
   void retire(Retirable* r) { retired_.push_back(r); }
+  // Runs `fn` at the end of the current iteration, after every harvested event, deferred and
+  // posted task: the point where a connection may change owner (no event of this batch can
+  // reach it afterwards).
+  void after_batch(Task fn) { after_batch_.push_back(std::move(fn)); }
   void set_tick(core::Micros interval, Task fn);
   [[nodiscard]] core::Micros now() const { return now_; }
   void refresh_now() { now_ = core::monotonic_now(); }
@@ -75,6 +79,7 @@ class EventLoop {
   void drain_posts();
   void run_deferred();
   void free_retired();
+  void run_after_batch();
 
   int epfd_ = -1;
   int wakefd_ = -1;
@@ -86,6 +91,8 @@ class EventLoop {
   std::vector<Deferrable*> deferred_;
   std::vector<Deferrable*> deferred_running_;
   std::vector<Retirable*> retired_;
+  std::vector<Task> after_batch_;
+  std::vector<Task> after_running_;
   core::Micros now_ = 0;
   core::Micros tick_interval_ = 0;
   core::Micros next_tick_ = 0;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "pool/pool_actions.h"
 #include "proto/codes.h"
 #include "proto/frame.h"
 #include "proto/writer.h"
@@ -25,29 +26,6 @@ std::string server_tls_summary(const config::Settings& st) {
 }
 
 }  // namespace
-
-// Work decided under the lock and carried out after it is released.
-// What to do once the manager lock is released. Nearly every checkout and release has nothing
-// to do: the lists then stay unallocated, so building, checking and dropping an Actions costs a
-// pointer test.
-struct PoolManager::Actions {
-  struct Lists {
-    std::vector<std::pair<Pool*, std::shared_ptr<const ConnectTarget>>> launches;  // here
-    std::vector<std::pair<ServerConn*, Waiter*>> assign;  // server of the current worker
-    std::vector<std::pair<WorkerBase*, Pool*>> kicks;     // serve waiters from that worker's idle
-    std::vector<std::pair<ServerConn*, const char*>> closes;  // servers to close, on their worker
-    std::vector<std::pair<Waiter*, std::string>> login_failures;
-    std::vector<Pool*> reserve_logs;
-    std::vector<ServerConn*> checks;  // idle too long: run server_check_query first
-    std::string check_query;
-  };
-  std::unique_ptr<Lists> lists;
-
-  Lists& add() {
-    if (!lists) lists = std::make_unique<Lists>();
-    return *lists;
-  }
-};
 
 Pool::Pool(std::string db, std::string user, int workers)
     : db_name(std::move(db)),
@@ -356,7 +334,8 @@ void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a
   w.queued = false;
   w.assigned = &s;
   w.delivery_pending = true;
-  s.state = ServerState::Active;
+  // A waiter of another worker: the server moves there after this loop iteration (run()).
+  s.state = w.home == &current ? ServerState::Active : ServerState::Handoff;
   s.linked_once = true;
   ++p.active;
   core::Micros waited = clock_now(current) - w.wait_since;
@@ -653,21 +632,46 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
   run(a, current);
 }
 
-bool PoolManager::evict_for(Pool& p, Actions& a) {
+// Closes an idle server of another pool of the same database or user. One of this worker is
+// closed here; one of another worker is closed by its owner (posted), which finds it again
+// under the lock: only a server's owner changes its state.
+bool PoolManager::evict_for(Pool& p, WorkerBase& current, Actions& a) {
   bool by_db = p.db->max_servers > 0 && p.db->servers >= p.db->max_servers;
   for (auto& [k, q] : pools_) {
     if (q.get() == &p || q->idle_count == 0) continue;
     if (by_db ? q->db != p.db : q->user != p.user) continue;
-    for (auto& list : q->idle) {
-      if (ServerConn* s = list.pop_front()) {
-        --q->idle_count;
-        s->state = ServerState::Closing;
-        a.add().closes.emplace_back(s, "evicted");
+    if (ServerConn* s = q->idle[static_cast<std::size_t>(current.id())].pop_front()) {
+      --q->idle_count;
+      s->state = ServerState::Closing;
+      a.add().closes.emplace_back(s, "evicted");
+      return true;
+    }
+    for (WorkerBase* w : workers_) {
+      if (!q->idle[static_cast<std::size_t>(w->id())].empty()) {
+        a.add().evictions.emplace_back(w, q.get());
         return true;
       }
     }
   }
   return false;
+}
+
+void PoolManager::evict_one(Pool& q, WorkerBase& owner) {
+  Actions a;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (ServerConn* s = q.idle[static_cast<std::size_t>(owner.id())].pop_front()) {
+      --q.idle_count;
+      s->state = ServerState::Closing;
+      a.add().closes.emplace_back(s, "evicted");
+    }
+  }
+  run(a, owner);
+}
+
+void PoolManager::handoff_arrived(ServerConn& s) {
+  std::lock_guard<std::mutex> g(mu_);
+  s.state = ServerState::Active;
 }
 
 void PoolManager::maintain_worker(WorkerBase& w) {
@@ -687,6 +691,8 @@ void PoolManager::maintain_worker(WorkerBase& w) {
           drop.emplace_back(&s, "reconnect requested");
         } else if (p->disabled) {
           drop.emplace_back(&s, "database removed");
+        } else if (closes_on_release(*p)) {
+          drop.emplace_back(&s, "pause mode");
         } else if (s.target && p->target && s.target->generation != p->target->generation) {
           drop.emplace_back(&s, "database configuration changed");
         } else if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
@@ -750,7 +756,7 @@ void PoolManager::maintain_global(WorkerBase& w) {
       }
       // Limited by max_db_connections / max_user_connections: take an idle server of another
       // pool of the same database or user.
-      if (need > 0 && p.servers < p.pool_size && blocked_by_group(p)) evict_for(p, a);
+      if (need > 0 && p.servers < p.pool_size && blocked_by_group(p)) evict_for(p, w, a);
     }
   }
   run(a, w);
@@ -767,16 +773,31 @@ void PoolManager::reconnect_all(WorkerBase& current) {
         ++t->generation;
         retarget(*p, std::move(t));
       }
-      for (auto& list : p->idle) {
-        while (ServerConn* s = list.pop_front()) {
-          --p->idle_count;
-          s->state = ServerState::Closing;
-          a.add().closes.emplace_back(s, "reconnect requested");
-        }
-      }
+      take_own_idle(*p, &current, a, "reconnect requested");
     }
+    sweep_others(&current, a);
   }
   run(a, current);
+}
+
+// This worker's idle servers of `p` taken out to be closed (manager lock held); the idle
+// servers of other workers are closed by their owners (sweep_others).
+void PoolManager::take_own_idle(Pool& p, WorkerBase* current, Actions& a, const char* why) {
+  if (current == nullptr) return;
+  auto& list = p.idle[static_cast<std::size_t>(current->id())];
+  while (ServerConn* s = list.pop_front()) {
+    --p.idle_count;
+    s->state = ServerState::Closing;
+    a.add().closes.emplace_back(s, why);
+  }
+}
+
+// Every other worker runs its maintenance now, which closes its idle servers that are stale,
+// of a paused or removed database, or marked to close.
+void PoolManager::sweep_others(WorkerBase* current, Actions& a) {
+  for (WorkerBase* w : workers_) {
+    if (w != current) a.add().sweeps.push_back(w);
+  }
 }
 
 void PoolManager::run(Actions& acts, WorkerBase& current) {
@@ -800,19 +821,22 @@ void PoolManager::run(Actions& acts, WorkerBase& current) {
       ServerConn* sp = s;
       Waiter* wp = w;
       sp->pool->counters_of(current).server_moves.add(1);
-      sp->state = ServerState::Handoff;
-      sp->detach_from_worker();
-      wp->home->loop().post([sp, wp] {
-        bool ok = sp->attach_to_worker(*wp->home);
-        sp->state = ServerState::Active;
-        if (!ok) {
-          // Could not take over the socket: the server is lost, the waiter is told.
-          wp->assigned = nullptr;
-          sp->close("cannot register socket", false);
-          wp->on_login_failed({});
-          return;
-        }
-        wp->on_assignment();
+      // The server (state Handoff, its events ignored) changes owner between event batches:
+      // after this iteration it leaves this loop, then the waiter's loop takes it.
+      current.loop().after_batch([this, sp, wp] {
+        sp->detach_from_worker();
+        wp->home->loop().post([this, sp, wp] {
+          bool ok = sp->attach_to_worker(*wp->home);
+          handoff_arrived(*sp);
+          if (!ok) {
+            // Could not take over the socket: the server is lost, the waiter is told.
+            wp->assigned = nullptr;
+            sp->close("cannot register socket", false);
+            wp->on_login_failed({});
+            return;
+          }
+          wp->on_assignment();
+        });
       });
     }
   }
@@ -827,6 +851,15 @@ void PoolManager::run(Actions& acts, WorkerBase& current) {
       }
       run(b, *wb);
     });
+  }
+  for (WorkerBase* w : a.sweeps) {
+    WorkerBase* wb = w;
+    wb->loop().post([this, wb] { maintain_worker(*wb); });
+  }
+  for (auto& [w, q] : a.evictions) {
+    WorkerBase* wb = w;
+    Pool* qp = q;
+    wb->loop().post([this, wb, qp] { evict_one(*qp, *wb); });
   }
   for (ServerConn* s : a.checks) {
     // "<empty>" sends an empty query, as PgBouncer does ("" disables checks).

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/intrusive_list.h"
+#include "core/relaxed.h"
 #include "pool/connector.h"
 #include "pool/params.h"
 #include "pool/server_conn.h"
@@ -107,7 +108,7 @@ class Pool {
   // Effective settings, refreshed from the config on reload (under the manager lock).
   config::DatabaseConfig dbcfg;
   std::optional<std::string> password;  // for server login: db entry or auth file
-  config::PoolMode mode = config::PoolMode::Session;
+  core::Relaxed<config::PoolMode> mode = config::PoolMode::Session;  // read per transaction
   int pool_size = 0;
   int min_pool_size = 0;
   int reserve_size = 0;
@@ -347,7 +348,13 @@ class PoolManager {
   void start_check(Pool& p, ServerConn& s, Actions& a);
   [[nodiscard]] static bool stale(const ServerConn& s, const Pool& p);
   bool fail_fast(Pool& p, Waiter& w, WorkerBase& current, Actions& a);
-  bool evict_for(Pool& p, Actions& a);
+  bool evict_for(Pool& p, WorkerBase& current, Actions& a);
+  void evict_one(Pool& q, WorkerBase& owner);
+  void take_own_idle(Pool& p, WorkerBase* current, Actions& a, const char* why);
+  void sweep_others(WorkerBase* current, Actions& a);
+  void run_anywhere(Actions& a, WorkerBase* current);
+  // A server moved to another worker is registered there: Active again (under the lock).
+  void handoff_arrived(ServerConn& s);
 
   [[nodiscard]] core::Micros clock_now(WorkerBase& w) const {
     return clock_ != nullptr ? clock_->now() : w.loop().now();

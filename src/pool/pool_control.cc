@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "pool/pool.h"
+#include "pool/pool_actions.h"
 
 namespace sluice::pool {
 namespace {
@@ -23,38 +24,8 @@ void PoolManager::retarget(Pool& p, std::shared_ptr<const ConnectTarget> t) {
   p.target = std::move(t);
 }
 
-namespace {
-
-using Closes = std::vector<std::pair<ServerConn*, const char*>>;
-
-// Takes every idle server of `p` out of its pool (manager lock held); close_now() closes them.
-void take_idle(Pool& p, Closes& closes, const char* why) {
-  for (auto& list : p.idle) {
-    while (ServerConn* s = list.pop_front()) {
-      --p.idle_count;
-      s->state = ServerState::Closing;
-      closes.emplace_back(s, why);
-    }
-  }
-}
-
-// Closes servers taken out of their pools, each on its own worker (no lock held).
-void close_now(const Closes& closes, WorkerBase* current) {
-  for (const auto& c : closes) {
-    ServerConn* s = c.first;
-    const char* why = c.second;
-    if (s->worker == current) {
-      s->close(why);
-    } else {
-      s->worker->loop().post([s, why] { s->close(why); });
-    }
-  }
-}
-
-}  // namespace
-
 void PoolManager::pause(std::string_view db, WorkerBase* current) {
-  Closes closes;
+  Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
     if (db.empty()) {
@@ -63,10 +34,24 @@ void PoolManager::pause(std::string_view db, WorkerBase* current) {
       db_group(db).paused = true;
     }
     for (auto& [k, p] : pools_) {
-      if (matches(*p, db)) take_idle(*p, closes, "pause mode");
+      if (matches(*p, db)) take_own_idle(*p, current, a, "pause mode");
     }
+    sweep_others(current, a);
   }
-  close_now(closes, current);
+  run_anywhere(a, current);
+}
+
+// run() for a caller that may be off the worker threads (then only sweeps were collected).
+void PoolManager::run_anywhere(Actions& a, WorkerBase* current) {
+  if (current != nullptr) {
+    run(a, *current);
+    return;
+  }
+  if (!a.lists) return;
+  for (WorkerBase* w : a.lists->sweeps) {
+    WorkerBase* wb = w;
+    wb->loop().post([this, wb] { maintain_worker(*wb); });
+  }
 }
 
 bool PoolManager::resume(std::string_view db, WorkerBase& current) {
@@ -128,7 +113,7 @@ bool PoolManager::database_disabled(std::string_view db) {
 }
 
 void PoolManager::reconnect(std::string_view db, WorkerBase& current) {
-  Closes closes;
+  Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
     for (auto& [k, p] : pools_) {
@@ -136,10 +121,11 @@ void PoolManager::reconnect(std::string_view db, WorkerBase& current) {
       auto t = std::make_shared<ConnectTarget>(*p->target);
       ++t->generation;
       retarget(*p, std::move(t));
-      take_idle(*p, closes, "database configuration changed");
+      take_own_idle(*p, &current, a, "database configuration changed");
     }
+    sweep_others(&current, a);
   }
-  close_now(closes, &current);
+  run(a, current);
 }
 
 bool PoolManager::fast_close_due(const ServerConn& s) {
@@ -175,7 +161,7 @@ int PoolManager::stale_servers(std::string_view db) {
 
 void PoolManager::switch_target(std::string_view db, std::vector<std::string> hosts, int port,
                                 WorkerBase& current) {
-  Closes closes;
+  Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
     Address file;
@@ -198,10 +184,11 @@ void PoolManager::switch_target(std::string_view db, std::vector<std::string> ho
       t->port = port;
       ++t->generation;
       retarget(*p, std::move(t));
-      take_idle(*p, closes, "switchover");
+      take_own_idle(*p, &current, a, "switchover");
     }
+    sweep_others(&current, a);
   }
-  close_now(closes, &current);
+  run(a, current);
 }
 
 std::optional<PoolManager::Address> PoolManager::switched_target(std::string_view db) {

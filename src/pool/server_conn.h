@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/intrusive_list.h"
+#include "core/relaxed.h"
 #include "net/loop.h"
 #include "net/stream.h"
 #include "pool/prepared.h"
@@ -87,7 +88,9 @@ class ServerConn final : public net::Pollable,
   std::uint64_t id;
   Pool* pool;
   WorkerBase* worker;
-  ServerState state = ServerState::Connecting;
+  // Written by the owning worker under the manager lock when the change affects accounting;
+  // read by the owner without the lock and by others under it or as a hint (SHOW).
+  core::Relaxed<ServerState> state = ServerState::Connecting;
   ServerUser* user = nullptr;
 
   // I/O
@@ -133,7 +136,7 @@ class ServerConn final : public net::Pollable,
   std::shared_ptr<const struct ConnectTarget> target;
 
  private:
-  friend struct Connector;
+  friend class Connector;
   void on_connecting(std::uint32_t events);
   void try_next_address(std::string_view last_error);
   void begin_login();

@@ -56,6 +56,11 @@ EXPECTED_COLUMNS = {
     "peer_pools": ["peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel",
                    "sv_login"],
 }
+# Columns sluice adds after PgBouncer's (ours: state churn and fairness, issue 9).
+SLUICE_EXTRA_COLUMNS = {
+    "stats": ["total_server_sync_count", "total_server_move_count", "avg_server_sync_count",
+              "avg_server_move_count", "wait_p50_us", "wait_p99_us"],
+}
 INT4, INT8, NUMERIC, TEXT = 23, 20, 1700, 25
 
 
@@ -82,13 +87,17 @@ def _query_in_new_client(pooler, sql: str = "select 42", **kw):
 
 
 @pytest.mark.sluice_only("PgBouncer 1.25's columns; 1.18 has fewer")
-def test_every_show_command_has_pgbouncers_columns(make_pooler):
+def test_every_show_command_has_pgbouncers_columns(make_pooler, is_pgbouncer):
     pooler = make_pooler(pool_mode="transaction")
+    extra = {} if is_pgbouncer else SLUICE_EXTRA_COLUMNS
     with pooler.connect() as conn, admin_conn(pooler) as admin:
         conn.execute("select 1")
         for item, expected in EXPECTED_COLUMNS.items():
             cur = admin.execute(f"SHOW {item}")
-            assert [c.name for c in cur.description] == expected, item
+            names = [c.name for c in cur.description]
+            # PgBouncer's columns, in its order; sluice's own may only follow them.
+            assert names[:len(expected)] == expected, item
+            assert names[len(expected):] == extra.get(item, []), item
         types = {c.name: c.type_code for c in admin.execute("SHOW POOLS").description}
         assert types["cl_active"] == INT4 and types["pool_mode"] == TEXT
         types = {c.name: c.type_code for c in admin.execute("SHOW STATS").description}

@@ -183,7 +183,21 @@ class Pooler:
                 complaint = "pooler did not exit within 10 s of SIGINT; killed"
                 os.kill(self.pid, signal.SIGKILL)
                 self.proc.wait(10)
+        report = self.sanitizer_report()
+        if report:
+            complaint = (complaint + "; " if complaint else "") + "sanitizer report:\n" + report
         return complaint
+
+    def sanitizer_report(self) -> str:
+        """The first sanitizer report the process printed (ASan, UBSan, TSan, LSan), or ""."""
+        text = _read(self.stdout_path)
+        for marker in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "runtime error:",
+                       "ERROR: LeakSanitizer", "ThreadSanitizer: reported"):
+            at = text.find(marker)
+            if at >= 0:
+                start = text.rfind("\n", 0, max(0, at - 200)) + 1
+                return text[start:start + 6000]
+        return ""
 
     # -- logs ----------------------------------------------------------------------------
     def log_text(self) -> str:

@@ -328,6 +328,14 @@ TEST_F(Lifecycle, ReleaseHandsTheServerToAWaiterOnAnotherWorker) {
   mgr_->release(*s, worker(0));
   EXPECT_EQ(s->state, ServerState::Handoff);
   EXPECT_EQ(b.assignments, 0);
+  // Ownership changes only between event batches: worker 0 keeps the server (its events are
+  // ignored) until its current iteration ends.
+  EXPECT_EQ(s->worker, &worker(0));
+  EXPECT_EQ(servers_on(worker(0), s), 1);
+  worker(1).loop().run_once(0);
+  EXPECT_EQ(b.assignments, 0) << "nothing arrives before worker 0's batch is over";
+  worker(0).loop().run_once(0);
+  EXPECT_EQ(servers_on(worker(0), s), 0);
   worker(1).loop().run_once(0);
   EXPECT_EQ(b.assignments, 1);
   EXPECT_EQ(s->worker, &worker(1));
