@@ -9,12 +9,6 @@
 #include "session/client.h"
 
 namespace sluice::session {
-namespace {
-// Server messages are streamed, so this only rejects nonsense lengths.
-constexpr std::uint32_t kMaxServerFrame = 0x7fffffffu;
-// Server messages sluice reads whole (ReadyForQuery, ParameterStatus, during parameter sync).
-constexpr std::uint32_t kMaxInspectedFrame = 1u << 20;
-}  // namespace
 
 bool Client::flush_to_client() {
   int err = 0;
