@@ -5,7 +5,8 @@
 #
 # Environment:
 #   SKIP_DEPS=1      do not run tools/install-deps.sh
-#   SKIP_ASAN=1      skip the sanitizer build and its unit tests
+#   SKIP_ASAN=1      skip the ASan/UBSan build and its unit tests
+#   SKIP_TSAN=1      skip the ThreadSanitizer build and its unit tests
 #   JOBS=N           build parallelism (default 2)
 #   SLUICE_BIN=PATH  pooler binary for the integration suite (default build/sluice)
 #   PYTEST_ARGS=...  extra pytest arguments (e.g. "-k cancel" or "-x")
@@ -111,15 +112,52 @@ else
   failed=$((failed + 1)); skip_step "asan unit tests" "asan build failed"
 fi
 
+# -- 3b. ThreadSanitizer build (clang) + unit tests -------------------------------------------
+if [ "${SKIP_TSAN:-0}" = 1 ]; then
+  skip_step "tsan build" "SKIP_TSAN=1"
+elif CC=clang CXX=clang++ step "tsan build" build build-tsan -DSLUICE_TSAN=ON \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"; then
+  TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+    step "tsan unit tests" unit build-tsan
+  count_ctest "$LAST_LOG"
+else
+  failed=$((failed + 1)); skip_step "tsan unit tests" "tsan build failed"
+fi
+
 # -- 4. integration suite -------------------------------------------------------------------
+# The stress test runs against the sanitizer builds below, not here.
 export SLUICE_BIN=${SLUICE_BIN:-$ROOT/build/sluice}
 if [ -x "$SLUICE_BIN" ]; then
   # shellcheck disable=SC2086 # PYTEST_ARGS is word-split on purpose
-  step "integration" timeout 900 /usr/bin/python3 -m pytest tests/integration -q -ra \
+  step "integration" timeout 1500 /usr/bin/python3 -m pytest tests/integration -q -ra \
+    --ignore=tests/integration/test_stress.py \
     -o junit_family=xunit2 --junitxml="$LOGDIR/integration.xml" ${PYTEST_ARGS:-}
   count_pytest "$LAST_LOG" "$?"
 else
   failed=$((failed + 1)); skip_step "integration" "no binary at $SLUICE_BIN"
+fi
+
+# -- 4b. the pooler under sanitizers: multi-worker stress (TSan, ASan/UBSan) and the protocol,
+# session-state, prepared-statement, contention, robustness and TLS tests (ASan/UBSan). The
+# harness fails a test on any sanitizer report the pooler printed.
+if [ -x "$ROOT/build-tsan/sluice" ]; then
+  SLUICE_BIN=$ROOT/build-tsan/sluice TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1} \
+    step "stress (tsan)" timeout 900 /usr/bin/python3 -m pytest tests/integration/test_stress.py -q -ra
+  count_pytest "$LAST_LOG" "$?"
+else
+  skip_step "stress (tsan)" "no build-tsan/sluice"
+fi
+if [ -x "$ROOT/build-asan/sluice" ]; then
+  SLUICE_BIN=$ROOT/build-asan/sluice ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    step "integration (asan)" timeout 1500 /usr/bin/python3 -m pytest -q -ra \
+    tests/integration/test_stress.py tests/integration/test_protocol.py \
+    tests/integration/test_session_state.py tests/integration/test_contention.py \
+    tests/integration/test_robustness.py tests/integration/test_tls_client.py \
+    tests/integration/test_tls_server.py
+  count_pytest "$LAST_LOG" "$?"
+else
+  skip_step "integration (asan)" "no build-asan/sluice"
 fi
 
 # -- 5. fuzz smoke --------------------------------------------------------------------------
