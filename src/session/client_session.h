@@ -24,6 +24,10 @@ struct ClientSession {
   };
   // Protocol-level named statements: the client's name -> the registry's statement.
   std::unordered_map<std::string, pool::PreparedPtr, NameHash, std::equal_to<>> statements;
+  // Those of them whose text may change session state (SET ROLE, set_config, advisory locks):
+  // every execution (Bind) is followed by the read-back, not only the Parse. Usually empty.
+  std::unordered_map<std::string, std::shared_ptr<const sql::Effects>, NameHash, std::equal_to<>>
+      statement_effects;
   // SQL PREPARE: name -> the PREPARE statement that created it.
   std::unordered_map<std::string, std::string> sql_prepared;
 

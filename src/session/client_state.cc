@@ -67,8 +67,7 @@ Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusa
     }
     ss.pin_counted = true;  // held from now; given back if the state does not appear
   }
-  if (e.settings) ss.settings_dirty = true;
-  if (e.state || e.pin_reason != nullptr || e.load) ss.state_check = true;
+  note_effects(e);
   std::uint64_t seq = ss.rfq_sent + 1;  // the request these statements belong to
   pool::ServerConn& s = *server;
   for (const auto& op : e.prepared_ops) {
@@ -91,6 +90,12 @@ Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusa
   for (const auto& name : e.executes)
     ensure_sql_prepared(name);
   return Verdict::Go;
+}
+
+void Client::note_effects(const sql::Effects& e) {
+  ClientSession& ss = sess();
+  if (e.settings) ss.settings_dirty = true;
+  if (e.state || e.pin_reason != nullptr || e.load) ss.state_check = true;
 }
 
 // Replaces a refused statement by one that makes the server raise the error, so that the
@@ -137,6 +142,7 @@ void Client::on_command_tag(std::string_view tag) {
   if (tag == "DEALLOCATE ALL" || tag == "DISCARD ALL") {
     // Every prepared statement of this server is gone, protocol-level ones included.
     ss.statements.clear();
+    ss.statement_effects.clear();
     ss.sql_prepared.clear();
     if (s.statements) s.statements->clear();
     if (s.sql_prepared) s.sql_prepared->clear();
@@ -163,6 +169,11 @@ void Client::on_command_tag(std::string_view tag) {
 // A ParameterStatus while forwarding: reported settings follow the server exactly (SET, SET
 // LOCAL and its revert at commit, RESET all report the new value).
 void Client::parameter_status(std::string_view name, std::string_view value) {
+  if (tracking_ && (name == "session_authorization" || name == "is_superuser")) {
+    // The session user or the role changed, possibly where sluice cannot see it (a function):
+    // read the role state back when the transaction is over.
+    sess().settings_dirty = true;
+  }
   if (name == "application_name") application_name = std::string(value);
   if (pool::ParamRegistry::instance().slot(name) < 0) return;
   settings_ = pool::with_setting(settings_, name, value);
@@ -171,7 +182,8 @@ void Client::parameter_status(std::string_view name, std::string_view value) {
 
 void Client::start_probe() {
   ClientSession& ss = *sess_;
-  std::string sql = pool::session_probe_sql(ss.settings_dirty, ss.state_check);
+  std::string sql =
+      pool::session_probe_sql(ss.settings_dirty, ss.state_check, server->target->user);
   probe_rfq_ = 1;
   sess_->probe_settings.clear();
   sess_->probe_columns = 0;
@@ -233,7 +245,10 @@ void Client::probe_frame(char type, std::string_view body) {
 void Client::finish_probe() {
   ClientSession& ss = *sess_;
   if (sess_->probe_failed) {
-    core::log(core::LogLevel::Warning, "{} session probe failed", log_prefix());
+    // What the server holds is unknown (a role, settings, state): it serves nobody else.
+    core::log(core::LogLevel::Warning, "{} session probe failed: S-{} is closed when released",
+              log_prefix(), server->id);
+    server->close_requested = true;
   } else {
     if (ss.settings_dirty) {
       settings_ = pool::make_settings(std::move(sess_->probe_settings));
@@ -279,6 +294,10 @@ void Client::finish_probe() {
 void Client::server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls) {
   if (!sess_) return;
   ClientSession& ss = *sess_;
+  if (ss.settings_dirty && s.requests.tx_status() == 'I') {
+    // A read-back is owed and will not happen: what the server holds (a role) is not known.
+    s.close_requested = true;
+  }
   if (ss.pin_reason != nullptr || ss.pin_counted) {
     sqls.emplace_back("DISCARD ALL");  // locks, LISTEN, temp tables, cursors, settings
     s.forget_session_state();

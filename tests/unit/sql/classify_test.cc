@@ -38,7 +38,9 @@ TEST(Classify, SetAndResetChangeSettings) {
        {"SET search_path = a", "set application_name to 'x'", "SET SESSION timezone = 'UTC'",
         "RESET search_path", "RESET ALL", "SET ROLE bob", "SET SESSION AUTHORIZATION bob",
         "SELECT set_config('a.b', 'c', false)", "select pg_catalog.set_config('x', 'y', false)",
-        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SELECT 1; SET x.y = 2"}) {
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SELECT 1; SET x.y = 2",
+        "SET SESSION ROLE bob", "SET ROLE NONE", "RESET ROLE", "RESET SESSION AUTHORIZATION",
+        "SET SESSION AUTHORIZATION DEFAULT", "SELECT set_config('role', 'bob', false)"}) {
     auto e = classify(t);
     EXPECT_TRUE(e->settings) << t;
     EXPECT_FALSE(e->state) << t;
@@ -49,6 +51,21 @@ TEST(Classify, SetAndResetChangeSettings) {
 
 // SET LOCAL and SET TRANSACTION end with the transaction: nothing is left on the server for the
 // next client, so there is nothing to read back.
+// Role state reaches the read-back through the scan and the parser, in every spelling.
+TEST(EffectsOf, RoleStatementsAreSeen) {
+  for (const char* t :
+       {"SET ROLE bob", "set session role bob", "RESET ROLE", "SET SESSION AUTHORIZATION bob",
+        "reset session authorization", "SET SESSION AUTHORIZATION DEFAULT", "SET ROLE NONE",
+        "SELECT pg_catalog.set_config('role', 'bob', false)", "SELECT 1; SET ROLE bob",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        "DO $$BEGIN SET ROLE bob; END$$", "CALL become('bob')"}) {
+    auto e = effects_of(t);
+    ASSERT_NE(e, nullptr) << t;
+    EXPECT_TRUE(e->settings) << t;
+  }
+  EXPECT_EQ(effects_of("SET LOCAL ROLE bob"), nullptr);
+}
+
 TEST(Classify, TransactionScopedSetsDoNot) {
   for (const char* t : {"SET LOCAL search_path = a", "SET LOCAL ROLE bob",
                         "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"}) {
