@@ -187,6 +187,8 @@ class Client final : public net::Pollable,
   void finish_probe();
   void parameter_status(std::string_view name, std::string_view value);
   void server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls);
+  [[nodiscard]] std::vector<std::string> server_reset_sqls(pool::ServerConn& s,
+                                                           const std::string& reset_query);
 
   // output helpers
   void send_error(const char* sqlstate, std::string_view message, bool fatal);

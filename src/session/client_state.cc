@@ -309,4 +309,31 @@ void Client::server_reset_on_close(pool::ServerConn& s, std::vector<std::string>
   ss.pin_reason = nullptr;
 }
 
+// server_reset_query_always in transaction pooling: the reset runs after every transaction, and
+// what sluice believes the server holds must follow it. DISCARD ALL leaves nothing; a reset that
+// changes some settings (RESET ALL keeps the role, say) is completed so that nothing is left
+// either; one that touches no session state changes nothing sluice tracks.
+std::vector<std::string> Client::server_reset_sqls(pool::ServerConn& s,
+                                                   const std::string& reset_query) {
+  std::vector<std::string> sqls{reset_query};
+  if (!tracking_) return sqls;
+  auto e = sql::effects_of(reset_query);
+  if (!e) return sqls;
+  if (e->discard_all) {
+    s.forget_session_state();
+    return sqls;
+  }
+  if (e->deallocate_all) {
+    if (s.statements) s.statements->clear();
+    if (s.sql_prepared) s.sql_prepared->clear();
+  }
+  if (e->settings) {
+    sqls.emplace_back("RESET ALL");
+    sqls.emplace_back("RESET SESSION AUTHORIZATION");
+    sqls.emplace_back("RESET ROLE");
+    s.settings.reset();
+  }
+  return sqls;
+}
+
 }  // namespace sluice::session

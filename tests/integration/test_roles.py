@@ -388,3 +388,21 @@ def test_client_that_leaves_with_a_role_leaves_nothing(make_pooler):
         assert who(b) == ("app", "app")
         # app inherits the tenants' SELECT, and the policy gives it no rows of theirs.
         assert b.execute("select count(*) from rt_docs").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("reset_query", ["DISCARD ALL", "RESET ALL"])
+def test_server_reset_query_always_in_transaction_mode(make_pooler, reset_query):
+    """The reset after every transaction: what it leaves is what sluice believes, so the next
+    transaction of each client gets its role, settings and prepared statements back."""
+    pooler = tx_pooler(make_pooler, 1, server_reset_query_always=1, server_reset_query=reset_query)
+    with pooler.connect(prepare_threshold=0) as a, pooler.connect() as b:
+        a.execute("set role rt_tenant_a")
+        a.execute("set work_mem = '7MB'")
+        for i in range(10):
+            # A alone, transaction after transaction on the one server, reset in between.
+            for _ in range(3):
+                assert a.execute("select %s::int + 1, current_user::text", [i]).fetchone() == \
+                    (i + 1, "rt_tenant_a")
+                assert a.execute("show work_mem").fetchone()[0] == "7MB"
+            assert who(b) == ("app", "app")
+            assert b.execute("show work_mem").fetchone()[0] == "4MB"
