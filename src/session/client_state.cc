@@ -87,8 +87,13 @@ Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusa
     }
     ss.pending_ops.push_back({seq, op.op, op.name, op.text});
   }
-  for (const auto& name : e.executes)
+  for (const auto& name : e.executes) {
     ensure_sql_prepared(name);
+    // EXECUTE runs what the PREPARE said (set_config('role', $1, false), say): its effects.
+    if (auto it = ss.sql_prepared.find(name); it != ss.sql_prepared.end()) {
+      if (auto pe = sql::effects_of(it->second)) note_effects(*pe);
+    }
+  }
   return Verdict::Go;
 }
 

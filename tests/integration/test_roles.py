@@ -319,6 +319,20 @@ def test_role_set_by_protocol_prepared_statements(make_pooler, workers):
 
 
 @pytest.mark.parametrize("workers", WORKERS)
+def test_role_set_by_sql_prepared_statements(make_pooler, workers):
+    """SQL PREPARE / EXECUTE: what the EXECUTE runs is what the PREPARE said."""
+    pooler = tx_pooler(make_pooler, 1, workers)
+    with Background(pooler, 1), pooler.connect() as a, pooler.connect() as b:
+        a.execute("prepare become(text) as select pg_catalog.set_config('role', $1, false)")
+        for role in ("rt_tenant_a", "rt_tenant_b", "none", "rt_tenant_a"):
+            a.execute(f"execute become('{role}')")
+            want = "app" if role == "none" else role
+            for _ in range(5):
+                assert who(b) == ("app", "app")
+                assert who(a) == (want, "app")
+
+
+@pytest.mark.parametrize("workers", WORKERS)
 def test_role_with_an_advisory_lock_pin(make_pooler, workers):
     pooler = tx_pooler(make_pooler, 2, workers)
     with Background(pooler, 2), pooler.connect() as a, pooler.connect() as b:
