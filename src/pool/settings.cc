@@ -170,7 +170,8 @@ std::string settings_sync_sql(const SettingsPtr& want, const SettingsPtr& have) 
   return out;
 }
 
-std::string session_probe_sql(bool settings, bool state, std::string_view login_user) {
+std::string session_probe_sql(bool settings, bool state, std::string_view login_user,
+                              const std::vector<std::string>& custom) {
   std::string sql;
   if (settings) {
     // role and session_authorization are not in pg_settings: read from the session itself.
@@ -180,7 +181,14 @@ std::string session_probe_sql(bool settings, bool state, std::string_view login_
         "pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none' UNION ALL "
         "SELECT 'session_authorization', session_user::pg_catalog.text WHERE session_user "
         "OPERATOR(pg_catalog.<>) " +
-        quote_literal(login_user) + ";";
+        quote_literal(login_user);
+    // A placeholder that was RESET reads '': the same as never set, for every client.
+    for (const auto& name : custom) {
+      std::string get = "pg_catalog.current_setting(" + quote_literal(name) + ", true)";
+      sql += " UNION ALL SELECT " + quote_literal(name) + ", " + get + " WHERE " + get +
+             " OPERATOR(pg_catalog.<>) ''";
+    }
+    sql += ";";
   }
   if (state) {
     sql +=

@@ -48,8 +48,10 @@ inline constexpr std::string_view kSessionAuthSetting = "session_authorization";
 // What sluice asks a server after a transaction that may have changed session state.
 // Result set 1 (if `settings`): name, setting of every session-level setting, plus `role` when a
 // role is set and `session_authorization` when the session user is not `login_user` (the user
-// the server connection logged in as).
+// the server connection logged in as), plus each of `custom` (custom settings, which pg_settings
+// does not show) that has a value other than ''.
 // Result set 2 (if `state`): advisory locks, listened channels, temp relations, holdable cursors.
-[[nodiscard]] std::string session_probe_sql(bool settings, bool state, std::string_view login_user);
+[[nodiscard]] std::string session_probe_sql(bool settings, bool state, std::string_view login_user,
+                                            const std::vector<std::string>& custom = {});
 
 }  // namespace sluice::pool

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "core/clock.h"
 #include "pool/prepared.h"
@@ -52,6 +53,13 @@ struct ClientSession {
   // Requests forwarded / answered that end in ReadyForQuery (client's own, not sluice's).
   std::uint64_t rfq_sent = 0;
   std::uint64_t rfq_done = 0;
+
+  // Custom settings ("app.tenant") this client has named: Postgres hides them from pg_settings,
+  // so the read-back asks for each. Past kMaxCustomSettings names a read-back cannot be complete,
+  // and the server it ran on is closed instead of shared.
+  std::vector<std::string> custom_settings;
+  bool custom_overflow = false;
+  static constexpr std::size_t kMaxCustomSettings = 64;
 
   // After the transaction: read settings back / probe for pin-worthy state.
   bool settings_dirty = false;

@@ -1,5 +1,6 @@
 // Session state in transaction pooling: what a statement may change, sluice's own queries to
 // replay or read it back, pins for state that cannot move (design.md §3).
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/log.h"
@@ -101,6 +102,15 @@ void Client::note_effects(const sql::Effects& e) {
   ClientSession& ss = sess();
   if (e.settings) ss.settings_dirty = true;
   if (e.state || e.pin_reason != nullptr || e.load) ss.state_check = true;
+  for (const auto& name : e.custom_settings) {
+    auto& known = ss.custom_settings;
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    if (known.size() >= ClientSession::kMaxCustomSettings) {
+      ss.custom_overflow = true;
+    } else {
+      known.push_back(name);
+    }
+  }
 }
 
 // Replaces a refused statement by one that makes the server raise the error, so that the
@@ -187,8 +197,19 @@ void Client::parameter_status(std::string_view name, std::string_view value) {
 
 void Client::start_probe() {
   ClientSession& ss = *sess_;
+  // Custom settings are asked for by name: those the client named, and those it has (startup
+  // options, earlier read-backs).
+  std::vector<std::string> custom = ss.custom_settings;
+  if (settings_) {
+    for (const auto& [k, v] : settings_->kv) {
+      if (k.find('.') != std::string::npos &&
+          std::find(custom.begin(), custom.end(), k) == custom.end()) {
+        custom.push_back(k);
+      }
+    }
+  }
   std::string sql =
-      pool::session_probe_sql(ss.settings_dirty, ss.state_check, server->target->user);
+      pool::session_probe_sql(ss.settings_dirty, ss.state_check, server->target->user, custom);
   probe_rfq_ = 1;
   sess_->probe_settings.clear();
   sess_->probe_columns = 0;
@@ -255,6 +276,12 @@ void Client::finish_probe() {
               log_prefix(), server->id);
     server->close_requested = true;
   } else {
+    if (ss.settings_dirty && ss.custom_overflow) {
+      core::log(core::LogLevel::Warning,
+                "{} more custom settings than sluice reads back: S-{} is closed when released",
+                log_prefix(), server->id);
+      server->close_requested = true;
+    }
     if (ss.settings_dirty) {
       settings_ = pool::make_settings(std::move(sess_->probe_settings));
       server->settings = settings_;

@@ -392,6 +392,32 @@ def test_session_characteristics_follow_their_client(make_pooler, workers):
             assert a.execute("show transaction_read_only").fetchone()[0] == "on"
 
 
+@pytest.mark.parametrize("workers", WORKERS)
+def test_custom_settings_follow_their_client(make_pooler, workers):
+    """Custom settings (`app.tenant`, the other common way to pick a tenant for row-level
+    security) are hidden from pg_settings like the role: read back by name."""
+    pooler = tx_pooler(make_pooler, 1, workers)
+    with Background(pooler, 1), pooler.connect() as a, pooler.connect() as b, \
+            pooler.connect(options="-c app.region=eu") as c:
+        a.execute("set app.tenant = 'tenant-a'")
+        b.execute("select set_config('app.tenant', 'tenant-b', false)")
+        c.execute("set work_mem = '5MB'")  # a read-back that must keep its startup option
+        for _ in range(20):
+            assert a.execute("select current_setting('app.tenant', true)").fetchone()[0] == \
+                "tenant-a"
+            assert b.execute("select current_setting('app.tenant', true)").fetchone()[0] == \
+                "tenant-b"
+            assert c.execute("select current_setting('app.tenant', true), "
+                             "current_setting('app.region', true)").fetchone() in \
+                [(None, "eu"), ("", "eu")]
+        a.execute("reset app.tenant")
+        b.execute("set app.tenant to default")
+        for _ in range(10):
+            for conn in (a, b):
+                assert conn.execute("select current_setting('app.tenant', true)").fetchone()[0] \
+                    in (None, "")
+
+
 def test_client_that_leaves_with_a_role_leaves_nothing(make_pooler):
     pooler = tx_pooler(make_pooler, 1)
     for role in TENANTS:

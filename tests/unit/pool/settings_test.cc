@@ -149,6 +149,19 @@ TEST(SessionProbe, ReadsTheRoleStateToo) {
   EXPECT_EQ(std::count(s.begin(), s.end(), ';'), 1) << "one statement, one result set: " << s;
 }
 
+TEST(SessionProbe, AsksForCustomSettingsByName) {
+  std::string s = session_probe_sql(true, false, "app", {"app.tenant", "x.it's"});
+  EXPECT_NE(s.find(" UNION ALL SELECT 'app.tenant', pg_catalog.current_setting('app.tenant', "
+                   "true) WHERE pg_catalog.current_setting('app.tenant', true) "
+                   "OPERATOR(pg_catalog.<>) ''"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("'x.it''s'"), std::string::npos) << "names are literals: " << s;
+  EXPECT_EQ(std::count(s.begin(), s.end(), ';'), 1) << "still one result set: " << s;
+  EXPECT_EQ(session_probe_sql(false, true, "app", {"app.tenant"}).find("app.tenant"),
+            std::string::npos);
+}
+
 TEST(SettingsSync, RoleStateAloneIsSetAfterTheSettings) {
   SettingsPtr want = make_settings({{"role", "tenant_a"}, {"work_mem", "8MB"}});
   EXPECT_EQ(settings_sync_sql(want, nullptr),

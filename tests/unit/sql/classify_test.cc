@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "sql/scan.h"
 
@@ -64,6 +65,21 @@ TEST(EffectsOf, RoleStatementsAreSeen) {
     EXPECT_TRUE(e->settings) << t;
   }
   EXPECT_EQ(effects_of("SET LOCAL ROLE bob"), nullptr);
+}
+
+// Custom settings are hidden from pg_settings: their names are collected for the read-back.
+TEST(Classify, CustomSettingNames) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(classify("SET app.Tenant = 'a'")->custom_settings, V{"app.tenant"});
+  EXPECT_EQ(classify("SET SESSION \"App\".x TO 1")->custom_settings, V{"app.x"});
+  EXPECT_EQ(classify("SELECT set_config('App.T', $1, false), set_config('b.c', 'v', false), "
+                     "set_config('app.t', 'w', false)")
+                ->custom_settings,
+            (V{"app.t", "b.c"}));
+  EXPECT_TRUE(classify("SET work_mem = '1MB'")->custom_settings.empty()) << "not a custom one";
+  EXPECT_TRUE(classify("SELECT set_config($1, 'v', false)")->custom_settings.empty());
+  EXPECT_TRUE(classify("SELECT set_config($1, 'v', false)")->settings) << "still read back";
+  EXPECT_TRUE(classify("SET LOCAL app.t = 1")->custom_settings.empty());
 }
 
 TEST(Classify, TransactionScopedSetsDoNot) {
