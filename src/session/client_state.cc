@@ -199,8 +199,9 @@ void Client::start_probe() {
   ClientSession& ss = *sess_;
   // Custom settings are asked for by name: those the client named, and those it has (startup
   // options, earlier read-backs).
-  std::vector<std::string> custom = ss.custom_settings;
-  if (settings_) {
+  std::vector<std::string> custom;
+  if (ss.settings_dirty) custom = ss.custom_settings;
+  if (ss.settings_dirty && settings_) {
     for (const auto& [k, v] : settings_->kv) {
       if (k.find('.') != std::string::npos &&
           std::find(custom.begin(), custom.end(), k) == custom.end()) {
