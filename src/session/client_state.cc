@@ -271,10 +271,12 @@ void Client::probe_frame(char type, std::string_view body) {
 
 void Client::finish_probe() {
   ClientSession& ss = *sess_;
-  if (sess_->probe_failed) {
-    // What the server holds is unknown (a role, settings, state): it serves nobody else.
-    core::log(core::LogLevel::Warning, "{} session probe failed: S-{} is closed when released",
-              log_prefix(), server->id);
+  bool failed = sess_->probe_failed;
+  if (failed) {
+    // What the server holds is unknown (a role, settings, locks): it serves nobody else, and
+    // this client, whose session is that unknown state, ends after its request's answer.
+    core::log(core::LogLevel::Warning, "{} session probe failed: S-{} is closed", log_prefix(),
+              server->id);
     server->close_requested = true;
   } else {
     if (ss.settings_dirty && ss.custom_overflow) {
@@ -319,6 +321,10 @@ void Client::finish_probe() {
   if (held_rfq_ != 0) {
     send_ready(held_rfq_);
     held_rfq_ = 0;
+  }
+  if (failed) {
+    close("session state could not be read back", proto::sqlstate::kConnectionFailure,
+          "sluice could not read the session state back from the server");
   }
 }
 

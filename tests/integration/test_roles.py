@@ -359,6 +359,27 @@ def test_role_with_an_advisory_lock_pin(make_pooler, workers):
             assert who(d) == ("app", "app")
 
 
+def test_role_state_that_cannot_be_read_back_is_never_shared(make_pooler, pg):
+    """The read-back fails (here: the tenant role may not read pg_settings): the server that
+    holds the role is closed, never handed to the next client, and the client whose session
+    that was ends after its statement's answer."""
+    pooler = tx_pooler(make_pooler, 1)
+    pg.sql("revoke select on pg_catalog.pg_settings from public;"
+           "grant select on pg_catalog.pg_settings to app, app2, rt_super", dbname="appdb")
+    try:
+        with pooler.connect() as a, pooler.connect() as b:
+            pid = a.execute("select pg_backend_pid()").fetchone()[0]
+            a.execute("set role rt_tenant_a")  # committed: its answer arrives
+            with pytest.raises(psycopg.OperationalError):
+                a.execute("select 1")
+            assert who(b) == ("app", "app")
+            assert b.execute("select pg_backend_pid()").fetchone()[0] != pid
+    finally:
+        pg.sql("revoke select on pg_catalog.pg_settings from app, app2, rt_super;"
+               "grant select on pg_catalog.pg_settings to public", dbname="appdb")
+    assert "session probe failed" in pooler.log_text()
+
+
 # ---------------------------------------------------------------- session mode, other state
 
 
