@@ -125,29 +125,70 @@ bool valid_setting_name(std::string_view name) {
 
 std::string settings_sync_sql(const SettingsPtr& want, const SettingsPtr& have) {
   if (same_settings(want, have)) return {};
-  std::string resets;
+  auto same = [](const std::string* a, const std::string* b) {
+    return a == nullptr ? b == nullptr : b != nullptr && *a == *b;
+  };
+  const std::string* want_auth = find_setting(want, kSessionAuthSetting);
+  const std::string* want_role = find_setting(want, kRoleSetting);
+  const std::string* have_auth = find_setting(have, kSessionAuthSetting);
+  const std::string* have_role = find_setting(have, kRoleSetting);
+  bool identity = !same(want_auth, have_auth) || !same(want_role, have_role);
+  std::string out;
+  // Back to the login identity first (RESET SESSION AUTHORIZATION also ends SET ROLE).
+  if (identity && have_auth != nullptr) {
+    out += "RESET SESSION AUTHORIZATION;";
+  } else if (identity && have_role != nullptr) {
+    out += "RESET ROLE;";
+  }
   std::string sets;
   if (have) {
     for (const auto& [k, v] : have->kv) {
-      if (find_setting(want, k) == nullptr && valid_setting_name(k)) resets += "RESET " + k + ";";
+      if (is_identity_setting(k)) continue;
+      if (find_setting(want, k) == nullptr && valid_setting_name(k)) out += "RESET " + k + ";";
     }
   }
   if (want) {
     for (const auto& [k, v] : want->kv) {
+      if (is_identity_setting(k)) continue;
       const std::string* cur = find_setting(have, k);
       if (cur != nullptr && *cur == v) continue;
       sets += sets.empty() ? "SELECT " : ", ";
       sets += "pg_catalog.set_config(" + quote_literal(k) + ", " + quote_literal(v) + ", false)";
     }
   }
-  if (!sets.empty()) sets += ";";
-  return resets + sets;
+  if (!sets.empty()) out += sets + ";";
+  if (identity) {
+    // Separate statements: the session user must be in place before the role is checked.
+    if (want_auth != nullptr) {
+      out += "SELECT pg_catalog.set_config('session_authorization', " + quote_literal(*want_auth) +
+             ", false);";
+    }
+    if (want_role != nullptr) {
+      out += "SELECT pg_catalog.set_config('role', " + quote_literal(*want_role) + ", false);";
+    }
+  }
+  return out;
 }
 
-std::string session_probe_sql(bool settings, bool state) {
+std::string session_probe_sql(bool settings, bool state, std::string_view login_user,
+                              const std::vector<std::string>& custom) {
   std::string sql;
   if (settings) {
-    sql += "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session';";
+    // role and session_authorization are not in pg_settings: read from the session itself.
+    sql +=
+        "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session' UNION ALL "
+        "SELECT 'role', pg_catalog.current_setting('role') WHERE "
+        "pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none' UNION ALL "
+        "SELECT 'session_authorization', session_user::pg_catalog.text WHERE session_user "
+        "OPERATOR(pg_catalog.<>) " +
+        quote_literal(login_user);
+    // A placeholder that was RESET reads '': the same as never set, for every client.
+    for (const auto& name : custom) {
+      std::string get = "pg_catalog.current_setting(" + quote_literal(name) + ", true)";
+      sql += " UNION ALL SELECT " + quote_literal(name) + ", " + get + " WHERE " + get +
+             " OPERATOR(pg_catalog.<>) ''";
+    }
+    sql += ";";
   }
   if (state) {
     sql +=

@@ -177,6 +177,7 @@ class Client final : public net::Pollable,
   ClientSession& sess();
   enum class Verdict : std::uint8_t { Go, Refused, Closed };
   Verdict apply_effects(const sql::Effects& e, std::string& refusal);
+  void note_effects(const sql::Effects& e);  // what to read back after the transaction
   void ensure_sql_prepared(const std::string& name);
   Step send_refusal(char type, std::string_view body, std::uint32_t wire, const std::string& why);
   void inject_internal_query(std::string_view sql);
@@ -186,6 +187,8 @@ class Client final : public net::Pollable,
   void finish_probe();
   void parameter_status(std::string_view name, std::string_view value);
   void server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls);
+  [[nodiscard]] std::vector<std::string> server_reset_sqls(pool::ServerConn& s,
+                                                           const std::string& reset_query);
 
   // output helpers
   void send_error(const char* sqlstate, std::string_view message, bool fatal);

@@ -94,8 +94,10 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
     close("malformed Parse", proto::sqlstate::kProtocolViolation, "malformed Parse message");
     return Step::Stop;
   }
+  std::shared_ptr<const sql::Effects> effects;
   if (tracking_ && sql::needs_parse(*query)) {
     if (auto e = sql::effects_of_parsed(*query)) {
+      effects = e;
       std::string why;
       Verdict v = apply_effects(*e, why);
       if (v == Verdict::Closed) return Step::Stop;
@@ -114,6 +116,7 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
   }
   pool::PreparedPtr st = pool::PreparedRegistry::instance().get(*query, types);
   ss.statements.emplace(std::string(*name), st);
+  if (effects) ss.statement_effects.emplace(std::string(*name), std::move(effects));
   pool::PoolCounters& pc = (*counters_);
   pc.client_parses.add(1);
   pc.received.add(wire);
@@ -151,6 +154,10 @@ Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
   pool::PreparedPtr st = client_statement(*name);
   if (!st) return Step::Stop;
+  if (!sess_->statement_effects.empty()) {  // executing a statement that may change state again
+    auto it = sess_->statement_effects.find(*name);
+    if (it != sess_->statement_effects.end()) note_effects(*it->second);
+  }
   pool::ServerConn& srv = *server;
   // A batch that starts here, outside a transaction, can be sent again after a re-prepare.
   bool fresh_batch = srv.requests.idle() && srv.requests.tx_status() == 'I';
@@ -237,6 +244,9 @@ Client::Step Client::handle_close(std::string_view body, std::uint32_t wire) {
   // The server's statement may serve other clients: the client's Close is answered here.
   auto& statements = sess().statements;
   if (auto it = statements.find(*name); it != statements.end()) statements.erase(it);
+  if (auto it = sess_->statement_effects.find(*name); it != sess_->statement_effects.end()) {
+    sess_->statement_effects.erase(it);
+  }
   (*counters_).received.add(wire);
   io.scan += wire;
   queue_synth(close_complete());

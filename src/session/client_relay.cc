@@ -322,7 +322,8 @@ void Client::release_server() {
   if (s->cancels_in_flight > 0) {
     s->release_after_cancels = true;  // a cancel aimed at this backend must not hit the next user
   } else if (st.server_reset_query_always && !st.server_reset_query.empty()) {
-    s->run_internal(st.server_reset_query, pool::ServerConn::After::Release, "server reset");
+    s->run_internal(server_reset_sqls(*s, st.server_reset_query), pool::ServerConn::After::Release,
+                    "server reset");
   } else {
     worker.pools->release(*s, worker);
   }

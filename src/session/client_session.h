@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "core/clock.h"
 #include "pool/prepared.h"
@@ -24,6 +25,10 @@ struct ClientSession {
   };
   // Protocol-level named statements: the client's name -> the registry's statement.
   std::unordered_map<std::string, pool::PreparedPtr, NameHash, std::equal_to<>> statements;
+  // Those of them whose text may change session state (SET ROLE, set_config, advisory locks):
+  // every execution (Bind) is followed by the read-back, not only the Parse. Usually empty.
+  std::unordered_map<std::string, std::shared_ptr<const sql::Effects>, NameHash, std::equal_to<>>
+      statement_effects;
   // SQL PREPARE: name -> the PREPARE statement that created it.
   std::unordered_map<std::string, std::string> sql_prepared;
 
@@ -48,6 +53,13 @@ struct ClientSession {
   // Requests forwarded / answered that end in ReadyForQuery (client's own, not sluice's).
   std::uint64_t rfq_sent = 0;
   std::uint64_t rfq_done = 0;
+
+  // Custom settings ("app.tenant") this client has named: Postgres hides them from pg_settings,
+  // so the read-back asks for each. Past kMaxCustomSettings names a read-back cannot be complete,
+  // and the server it ran on is closed instead of shared.
+  std::vector<std::string> custom_settings;
+  bool custom_overflow = false;
+  static constexpr std::size_t kMaxCustomSettings = 64;
 
   // After the transaction: read settings back / probe for pin-worthy state.
   bool settings_dirty = false;

@@ -1,5 +1,6 @@
 // Session state in transaction pooling: what a statement may change, sluice's own queries to
 // replay or read it back, pins for state that cannot move (design.md §3).
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/log.h"
@@ -67,8 +68,7 @@ Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusa
     }
     ss.pin_counted = true;  // held from now; given back if the state does not appear
   }
-  if (e.settings) ss.settings_dirty = true;
-  if (e.state || e.pin_reason != nullptr || e.load) ss.state_check = true;
+  note_effects(e);
   std::uint64_t seq = ss.rfq_sent + 1;  // the request these statements belong to
   pool::ServerConn& s = *server;
   for (const auto& op : e.prepared_ops) {
@@ -88,9 +88,29 @@ Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusa
     }
     ss.pending_ops.push_back({seq, op.op, op.name, op.text});
   }
-  for (const auto& name : e.executes)
+  for (const auto& name : e.executes) {
     ensure_sql_prepared(name);
+    // EXECUTE runs what the PREPARE said (set_config('role', $1, false), say): its effects.
+    if (auto it = ss.sql_prepared.find(name); it != ss.sql_prepared.end()) {
+      if (auto pe = sql::effects_of(it->second)) note_effects(*pe);
+    }
+  }
   return Verdict::Go;
+}
+
+void Client::note_effects(const sql::Effects& e) {
+  ClientSession& ss = sess();
+  if (e.settings) ss.settings_dirty = true;
+  if (e.state || e.pin_reason != nullptr || e.load) ss.state_check = true;
+  for (const auto& name : e.custom_settings) {
+    auto& known = ss.custom_settings;
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    if (known.size() >= ClientSession::kMaxCustomSettings) {
+      ss.custom_overflow = true;
+    } else {
+      known.push_back(name);
+    }
+  }
 }
 
 // Replaces a refused statement by one that makes the server raise the error, so that the
@@ -137,6 +157,7 @@ void Client::on_command_tag(std::string_view tag) {
   if (tag == "DEALLOCATE ALL" || tag == "DISCARD ALL") {
     // Every prepared statement of this server is gone, protocol-level ones included.
     ss.statements.clear();
+    ss.statement_effects.clear();
     ss.sql_prepared.clear();
     if (s.statements) s.statements->clear();
     if (s.sql_prepared) s.sql_prepared->clear();
@@ -163,6 +184,11 @@ void Client::on_command_tag(std::string_view tag) {
 // A ParameterStatus while forwarding: reported settings follow the server exactly (SET, SET
 // LOCAL and its revert at commit, RESET all report the new value).
 void Client::parameter_status(std::string_view name, std::string_view value) {
+  if (tracking_ && (name == "session_authorization" || name == "is_superuser")) {
+    // The session user or the role changed, possibly where sluice cannot see it (a function):
+    // read the role state back when the transaction is over.
+    sess().settings_dirty = true;
+  }
   if (name == "application_name") application_name = std::string(value);
   if (pool::ParamRegistry::instance().slot(name) < 0) return;
   settings_ = pool::with_setting(settings_, name, value);
@@ -171,7 +197,20 @@ void Client::parameter_status(std::string_view name, std::string_view value) {
 
 void Client::start_probe() {
   ClientSession& ss = *sess_;
-  std::string sql = pool::session_probe_sql(ss.settings_dirty, ss.state_check);
+  // Custom settings are asked for by name: those the client named, and those it has (startup
+  // options, earlier read-backs).
+  std::vector<std::string> custom;
+  if (ss.settings_dirty) custom = ss.custom_settings;
+  if (ss.settings_dirty && settings_) {
+    for (const auto& [k, v] : settings_->kv) {
+      if (k.find('.') != std::string::npos &&
+          std::find(custom.begin(), custom.end(), k) == custom.end()) {
+        custom.push_back(k);
+      }
+    }
+  }
+  std::string sql =
+      pool::session_probe_sql(ss.settings_dirty, ss.state_check, server->target->user, custom);
   probe_rfq_ = 1;
   sess_->probe_settings.clear();
   sess_->probe_columns = 0;
@@ -232,9 +271,20 @@ void Client::probe_frame(char type, std::string_view body) {
 
 void Client::finish_probe() {
   ClientSession& ss = *sess_;
-  if (sess_->probe_failed) {
-    core::log(core::LogLevel::Warning, "{} session probe failed", log_prefix());
+  bool failed = sess_->probe_failed;
+  if (failed) {
+    // What the server holds is unknown (a role, settings, locks): it serves nobody else, and
+    // this client, whose session is that unknown state, ends after its request's answer.
+    core::log(core::LogLevel::Warning, "{} session probe failed: S-{} is closed", log_prefix(),
+              server->id);
+    server->close_requested = true;
   } else {
+    if (ss.settings_dirty && ss.custom_overflow) {
+      core::log(core::LogLevel::Warning,
+                "{} more custom settings than sluice reads back: S-{} is closed when released",
+                log_prefix(), server->id);
+      server->close_requested = true;
+    }
     if (ss.settings_dirty) {
       settings_ = pool::make_settings(std::move(sess_->probe_settings));
       server->settings = settings_;
@@ -272,6 +322,10 @@ void Client::finish_probe() {
     send_ready(held_rfq_);
     held_rfq_ = 0;
   }
+  if (failed) {
+    close("session state could not be read back", proto::sqlstate::kConnectionFailure,
+          "sluice could not read the session state back from the server");
+  }
 }
 
 // The client leaves while linked: what the server must run before anyone else uses it.
@@ -279,6 +333,10 @@ void Client::finish_probe() {
 void Client::server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls) {
   if (!sess_) return;
   ClientSession& ss = *sess_;
+  if (ss.settings_dirty && s.requests.tx_status() == 'I') {
+    // A read-back is owed and will not happen: what the server holds (a role) is not known.
+    s.close_requested = true;
+  }
   if (ss.pin_reason != nullptr || ss.pin_counted) {
     sqls.emplace_back("DISCARD ALL");  // locks, LISTEN, temp tables, cursors, settings
     s.forget_session_state();
@@ -288,6 +346,33 @@ void Client::server_reset_on_close(pool::ServerConn& s, std::vector<std::string>
     ss.pin_counted = false;
   }
   ss.pin_reason = nullptr;
+}
+
+// server_reset_query_always in transaction pooling: the reset runs after every transaction, and
+// what sluice believes the server holds must follow it. DISCARD ALL leaves nothing; a reset that
+// changes some settings (RESET ALL keeps the role, say) is completed so that nothing is left
+// either; one that touches no session state changes nothing sluice tracks.
+std::vector<std::string> Client::server_reset_sqls(pool::ServerConn& s,
+                                                   const std::string& reset_query) {
+  std::vector<std::string> sqls{reset_query};
+  if (!tracking_) return sqls;
+  auto e = sql::effects_of(reset_query);
+  if (!e) return sqls;
+  if (e->discard_all) {
+    s.forget_session_state();
+    return sqls;
+  }
+  if (e->deallocate_all) {
+    if (s.statements) s.statements->clear();
+    if (s.sql_prepared) s.sql_prepared->clear();
+  }
+  if (e->settings) {
+    sqls.emplace_back("RESET ALL");
+    sqls.emplace_back("RESET SESSION AUTHORIZATION");
+    sqls.emplace_back("RESET ROLE");
+    s.settings.reset();
+  }
+  return sqls;
 }
 
 }  // namespace sluice::session

@@ -34,6 +34,28 @@ bool temp_rel(const json& rel) {
   return schema.rfind("pg_temp", 0) == 0;
 }
 
+// A custom setting's name ("app.tenant"): remembered, lower case, for the read-back.
+void add_custom_setting(std::string name, Effects& e) {
+  if (name.find('.') == std::string::npos) return;
+  for (char& c : name) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c | 0x20);
+  }
+  for (const auto& n : e.custom_settings) {
+    if (n == name) return;
+  }
+  e.custom_settings.push_back(std::move(name));
+}
+
+// The string literal an argument is, or "".
+std::string literal_arg(const json& args, std::size_t i) {
+  if (!args.is_array() || args.size() <= i) return {};
+  const json& a = args[i];
+  if (!a.contains("A_Const")) return {};
+  const json& c = a["A_Const"];
+  if (!c.contains("sval") || !c["sval"].contains("sval")) return {};
+  return c["sval"]["sval"].get<std::string>();
+}
+
 // Function calls anywhere in a statement.
 void walk_functions(const json& j, Effects& e) {
   if (j.is_object()) {
@@ -42,6 +64,7 @@ void walk_functions(const json& j, Effects& e) {
       std::string f = last_name(it->value("funcname", json::array()));
       if (f == "set_config") {
         e.settings = true;
+        add_custom_setting(literal_arg(it->value("args", json::array()), 0), e);
       } else if (f == "pg_advisory_lock" || f == "pg_advisory_lock_shared" ||
                  f == "pg_try_advisory_lock" || f == "pg_try_advisory_lock_shared") {
         e.state = true;
@@ -71,6 +94,7 @@ void classify_statement(const json& stmt, std::string_view text, const json& raw
       e.settings = true;
     } else if (!local && name != "TRANSACTION") {
       e.settings = true;  // SET, SET SESSION, SET ROLE, SET SESSION AUTHORIZATION, ...
+      add_custom_setting(name, e);
     }
   } else if (kind == "DiscardStmt") {
     std::string t = n.value("target", std::string());

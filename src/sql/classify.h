@@ -30,6 +30,9 @@ struct Effects {
   };
   std::vector<SqlPrepared> prepared_ops;
   std::vector<std::string> executes;  // EXECUTE names: the server must have them first
+  // Custom settings ("app.tenant") named by SET/RESET or set_config() with a literal name, lower
+  // case. Postgres hides them from pg_settings: the read-back asks for each by name.
+  std::vector<std::string> custom_settings;
 
   [[nodiscard]] bool any() const {
     return settings || state || load || discard_all || deallocate_all || !prepared_ops.empty() ||

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace sluice::pool {
@@ -124,17 +125,78 @@ TEST(SettingName, Validity) {
 }
 
 TEST(SessionProbe, AsksOnlyWhatIsNeeded) {
-  EXPECT_EQ(session_probe_sql(false, false), "");
-  std::string s = session_probe_sql(true, false);
+  EXPECT_EQ(session_probe_sql(false, false, "app"), "");
+  std::string s = session_probe_sql(true, false, "app");
   EXPECT_NE(s.find("pg_settings"), std::string::npos);
   EXPECT_EQ(s.find("pg_locks"), std::string::npos);
-  std::string t = session_probe_sql(false, true);
+  std::string t = session_probe_sql(false, true, "app");
   EXPECT_EQ(t.find("pg_settings"), std::string::npos);
   for (const char* part :
        {"pg_locks", "advisory", "pg_listening_channels", "pg_my_temp_schema", "is_holdable"}) {
     EXPECT_NE(t.find(part), std::string::npos) << part;
   }
-  EXPECT_EQ(session_probe_sql(true, true), s + t) << "result set 1 settings, then state";
+  EXPECT_EQ(session_probe_sql(true, true, "app"), s + t) << "result set 1 settings, then state";
+}
+
+// role and session_authorization are hidden from pg_settings: the settings read-back asks for
+// them in the same result set, the session user only when it is not the login user.
+TEST(SessionProbe, ReadsTheRoleStateToo) {
+  std::string s = session_probe_sql(true, false, "it's");
+  EXPECT_NE(s.find("SELECT 'role', pg_catalog.current_setting('role')"), std::string::npos) << s;
+  EXPECT_NE(s.find("SELECT 'session_authorization', session_user"), std::string::npos) << s;
+  EXPECT_NE(s.find("OPERATOR(pg_catalog.<>) 'it''s';"), std::string::npos)
+      << "the login user is a literal: " << s;
+  EXPECT_EQ(std::count(s.begin(), s.end(), ';'), 1) << "one statement, one result set: " << s;
+}
+
+TEST(SessionProbe, AsksForCustomSettingsByName) {
+  std::string s = session_probe_sql(true, false, "app", {"app.tenant", "x.it's"});
+  EXPECT_NE(s.find(" UNION ALL SELECT 'app.tenant', pg_catalog.current_setting('app.tenant', "
+                   "true) WHERE pg_catalog.current_setting('app.tenant', true) "
+                   "OPERATOR(pg_catalog.<>) ''"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("'x.it''s'"), std::string::npos) << "names are literals: " << s;
+  EXPECT_EQ(std::count(s.begin(), s.end(), ';'), 1) << "still one result set: " << s;
+  EXPECT_EQ(session_probe_sql(false, true, "app", {"app.tenant"}).find("app.tenant"),
+            std::string::npos);
+}
+
+TEST(SettingsSync, RoleStateAloneIsSetAfterTheSettings) {
+  SettingsPtr want = make_settings({{"role", "tenant_a"}, {"work_mem", "8MB"}});
+  EXPECT_EQ(settings_sync_sql(want, nullptr),
+            "SELECT pg_catalog.set_config('work_mem', '8MB', false);"
+            "SELECT pg_catalog.set_config('role', 'tenant_a', false);");
+  // Only the role differs: back to the login identity, then the role.
+  SettingsPtr have = make_settings({{"role", "tenant_b"}, {"work_mem", "8MB"}});
+  EXPECT_EQ(settings_sync_sql(want, have),
+            "RESET ROLE;SELECT pg_catalog.set_config('role', 'tenant_a', false);");
+  // The next client has none: RESET ROLE before its own settings are made.
+  EXPECT_EQ(settings_sync_sql(make_settings({{"search_path", "s"}}), have),
+            "RESET ROLE;RESET work_mem;SELECT pg_catalog.set_config('search_path', 's', false);");
+  EXPECT_EQ(settings_sync_sql(nullptr, make_settings({{"role", "x"}})), "RESET ROLE;");
+  // Same role, other settings: the role stays, nothing about it is sent.
+  EXPECT_EQ(settings_sync_sql(make_settings({{"role", "tenant_b"}}), have), "RESET work_mem;");
+}
+
+TEST(SettingsSync, SessionAuthorizationBeforeRole) {
+  SettingsPtr want = make_settings({{"session_authorization", "u1"}, {"role", "r1"}});
+  EXPECT_EQ(settings_sync_sql(want, nullptr),
+            "SELECT pg_catalog.set_config('session_authorization', 'u1', false);"
+            "SELECT pg_catalog.set_config('role', 'r1', false);");
+  // Another session user with the same role: SET SESSION AUTHORIZATION ends the role, so the
+  // role is set again after it.
+  SettingsPtr have = make_settings({{"session_authorization", "u2"}, {"role", "r1"}});
+  EXPECT_EQ(settings_sync_sql(want, have),
+            "RESET SESSION AUTHORIZATION;"
+            "SELECT pg_catalog.set_config('session_authorization', 'u1', false);"
+            "SELECT pg_catalog.set_config('role', 'r1', false);");
+  // To nothing: one RESET SESSION AUTHORIZATION ends both.
+  EXPECT_EQ(settings_sync_sql(nullptr, have), "RESET SESSION AUTHORIZATION;");
+  // Values are literals, never SQL text.
+  SettingsPtr odd = make_settings({{"role", "a'; drop role x; --"}});
+  EXPECT_EQ(settings_sync_sql(odd, nullptr),
+            "SELECT pg_catalog.set_config('role', 'a''; drop role x; --', false);");
 }
 
 }  // namespace

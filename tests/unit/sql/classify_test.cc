@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "sql/scan.h"
 
@@ -38,7 +39,9 @@ TEST(Classify, SetAndResetChangeSettings) {
        {"SET search_path = a", "set application_name to 'x'", "SET SESSION timezone = 'UTC'",
         "RESET search_path", "RESET ALL", "SET ROLE bob", "SET SESSION AUTHORIZATION bob",
         "SELECT set_config('a.b', 'c', false)", "select pg_catalog.set_config('x', 'y', false)",
-        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SELECT 1; SET x.y = 2"}) {
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SELECT 1; SET x.y = 2",
+        "SET SESSION ROLE bob", "SET ROLE NONE", "RESET ROLE", "RESET SESSION AUTHORIZATION",
+        "SET SESSION AUTHORIZATION DEFAULT", "SELECT set_config('role', 'bob', false)"}) {
     auto e = classify(t);
     EXPECT_TRUE(e->settings) << t;
     EXPECT_FALSE(e->state) << t;
@@ -49,6 +52,36 @@ TEST(Classify, SetAndResetChangeSettings) {
 
 // SET LOCAL and SET TRANSACTION end with the transaction: nothing is left on the server for the
 // next client, so there is nothing to read back.
+// Role state reaches the read-back through the scan and the parser, in every spelling.
+TEST(EffectsOf, RoleStatementsAreSeen) {
+  for (const char* t :
+       {"SET ROLE bob", "set session role bob", "RESET ROLE", "SET SESSION AUTHORIZATION bob",
+        "reset session authorization", "SET SESSION AUTHORIZATION DEFAULT", "SET ROLE NONE",
+        "SELECT pg_catalog.set_config('role', 'bob', false)", "SELECT 1; SET ROLE bob",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        "DO $$BEGIN SET ROLE bob; END$$", "CALL become('bob')"}) {
+    auto e = effects_of(t);
+    ASSERT_NE(e, nullptr) << t;
+    EXPECT_TRUE(e->settings) << t;
+  }
+  EXPECT_EQ(effects_of("SET LOCAL ROLE bob"), nullptr);
+}
+
+// Custom settings are hidden from pg_settings: their names are collected for the read-back.
+TEST(Classify, CustomSettingNames) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(classify("SET app.Tenant = 'a'")->custom_settings, V{"app.tenant"});
+  EXPECT_EQ(classify("SET SESSION \"App\".x TO 1")->custom_settings, V{"app.x"});
+  EXPECT_EQ(classify("SELECT set_config('App.T', $1, false), set_config('b.c', 'v', false), "
+                     "set_config('app.t', 'w', false)")
+                ->custom_settings,
+            (V{"app.t", "b.c"}));
+  EXPECT_TRUE(classify("SET work_mem = '1MB'")->custom_settings.empty()) << "not a custom one";
+  EXPECT_TRUE(classify("SELECT set_config($1, 'v', false)")->custom_settings.empty());
+  EXPECT_TRUE(classify("SELECT set_config($1, 'v', false)")->settings) << "still read back";
+  EXPECT_TRUE(classify("SET LOCAL app.t = 1")->custom_settings.empty());
+}
+
 TEST(Classify, TransactionScopedSetsDoNot) {
   for (const char* t : {"SET LOCAL search_path = a", "SET LOCAL ROLE bob",
                         "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"}) {
