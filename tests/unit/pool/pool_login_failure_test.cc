@@ -67,7 +67,8 @@ TEST_F(LoginFailure, AStaleServerDoesNotCountAsUsable) {
   Pool& p = used_pool("app", "alice");
   TestWaiter& holder = waiter();
   checkout(p, holder);
-  ASSERT_EQ(holder.take(), complete());
+  ServerConn* held = complete();  // before take(): argument order is unspecified
+  ASSERT_EQ(holder.take(), held);
   mgr_->reconnect("app", worker(0));  // the held server closes when released
   TestWaiter& normal = waiter();
   checkout(p, normal);
