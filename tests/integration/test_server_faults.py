@@ -219,3 +219,23 @@ def test_server_protocol_violation_closes_that_server_only(make_pooler, bad):
         assert pooler.running()
     finally:
         fake.stop()
+
+
+def test_server_protocol_violation_during_sluices_own_query(make_pooler):
+    """The same checks hold for sluice's own queries (here the DISCARD ALL of session mode when
+    a client leaves): the server is closed at once, not left waiting for a ReadyForQuery."""
+    fake = FakeServer(lambda sql: message(b"Y", b"junk") if sql.upper().startswith("DISCARD")
+                      else None).start()
+    try:
+        pooler = with_fake_db(make_pooler, fake, pool_mode="session", default_pool_size=1,
+                              workers=1)
+        with WireConn(pooler.host, pooler.port, timeout=10) as a:
+            a.login("app", "fake")
+            assert a.query("select 'a'") == [["select 'a'"]]
+        wait_until(lambda: "server protocol violation" in pooler.log_text(), 5,
+                   "the server to be closed for its answer to DISCARD ALL")
+        with WireConn(pooler.host, pooler.port, timeout=5) as b:
+            b.login("app", "fake")
+            assert b.query("select 'b'") == [["select 'b'"]]
+    finally:
+        fake.stop()
