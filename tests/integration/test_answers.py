@@ -79,9 +79,12 @@ class Checker:
                 if conn is None:
                     conn = self._connect()
                 self._one(conn, seq)
-            except psycopg.OperationalError as exc:
-                # Killed, or its server was: allowed. Start again on a new connection.
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+            except psycopg.Error as exc:
+                if conn is not None and not (conn.closed or conn.broken):
+                    # An error on a connection that is still up: not what was asked for.
+                    self.wrong.append(f"client {self.i} seq {seq}: {type(exc).__name__}: {exc}")
+                else:  # killed, or its server was: allowed. Start again on a new connection.
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -139,7 +142,8 @@ def test_every_answer_belongs_to_its_query(make_pooler, pg, workers):
     total = sum(c.queries for c in checkers)
     wrong = [w for c in checkers for w in c.wrong]
     errors = [e for c in checkers for e in c.errors]
-    summary = (f"{total} answers, {len(errors)} errors, disturbances: "
+    summary = (f"{total} answers, {len(errors)} errors "
+               f"{sorted({e.splitlines()[0][:90] for e in errors})}, disturbances: "
                f"{ {d: disturbances.count(d) for d in set(disturbances)} }")
     print(summary)
     assert not wrong, f"{summary}; wrong answers: {wrong[:10]}"
