@@ -187,7 +187,7 @@ IoResult Stream::read(core::BufferPool& pool) {
   IoResult r = tls ? tls->read(in.end(), want) : recv_some(fd, in.end(), want);
   if (r.kind == IoResult::Kind::Data) {
     in.hi += static_cast<std::uint32_t>(r.n);
-    if (r.n < want) readable = false;
+    if (r.n < want && !hup) readable = false;
   } else if (r.kind == IoResult::Kind::WouldBlock) {
     readable = false;
   } else if (r.kind == IoResult::Kind::Eof) {

@@ -68,6 +68,10 @@ struct Stream {
   Outbox out;
   bool readable = false;  // an edge was seen and the socket may still hold bytes
   bool eof = false;
+  // The peer's end of the stream was reported (EPOLLRDHUP/HUP/ERR). The edge that carries it
+  // may also carry the last bytes: a short read of those must not be taken for "drained", or
+  // the end is never read (no further edge comes).
+  bool hup = false;
   // Set once TLS is negotiated on this socket; every read and write then goes through it.
   // Bytes OpenSSL has buffered produce no epoll edge: `read` keeps `readable` set until
   // OpenSSL reports that it needs the socket again.
@@ -77,7 +81,8 @@ struct Stream {
   // layer can sit underneath without the callers knowing.
   //
   // Reads into the free tail of `in` (acquiring a block if needed). Kind::Data with n > 0,
-  // WouldBlock, Eof or Error. Clears `readable` when the socket is drained.
+  // WouldBlock, Eof or Error. Clears `readable` when the socket is drained (a short read, unless
+  // `hup`: then only the end itself).
   IoResult read(core::BufferPool& pool);
   // Sends queued output (Outbox::flush on the socket).
   Outbox::Flush flush(int& err) { return tls ? out.flush_tls(*tls, err) : out.flush(fd, err); }

@@ -101,6 +101,7 @@ void ServerConn::try_next_address(std::string_view last_error) {
       ::close(io.fd);
     }
     io.fd = fd.value();
+    io.hup = false;  // a fresh socket
     if (!worker->loop().add(io.fd, this)) {
       last_error = "epoll registration failed";
       continue;
@@ -168,10 +169,18 @@ void ServerConn::begin_login() {
   on_login_io();
 }
 
-void ServerConn::check_connect_timeout(core::Micros now) {
-  if ((state == ServerState::Connecting || state == ServerState::Login) && login &&
-      login->deadline != 0 && now >= login->deadline) {
-    fail_connect("connect timeout", false);
+void ServerConn::check_deadlines(core::Micros now) {
+  if (login) {
+    // Connecting, logging in or running connect_query (state Internal): one login deadline.
+    if (login->deadline != 0 && now >= login->deadline &&
+        (state == ServerState::Connecting || state == ServerState::Login ||
+         state == ServerState::Internal)) {
+      fail_connect("connect timeout", false);
+    }
+    return;
+  }
+  if (state == ServerState::Internal && internal_deadline != 0 && now >= internal_deadline) {
+    close("internal query timeout (" + internal_what_ + ")", false);
   }
 }
 

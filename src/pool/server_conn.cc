@@ -15,6 +15,8 @@
 namespace sluice::pool {
 namespace {
 constexpr std::uint32_t kMaxServerInternalFrame = 1u << 20;
+// Sluice's own queries when server_connect_timeout is 0 (no bound for connecting).
+constexpr core::Micros kDefaultInternalQueryBound = 15 * core::kMicrosPerSecond;
 }  // namespace
 
 std::string_view to_string(ServerState s) {
@@ -55,6 +57,8 @@ std::string ServerConn::log_prefix() const {
 
 void ServerConn::on_io(std::uint32_t events) {
   if (closed_) return;
+  // Remembered in every state: whoever reads this socket next must read up to the end.
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io.hup = true;
   switch (state) {
     case ServerState::Connecting:
       on_connecting(events);
@@ -107,6 +111,8 @@ void ServerConn::close(std::string_view reason, bool graceful) {
     proto::write_terminate(t);
     io.send_now(t);
   }
+  // connect_query runs as Internal but the pool still counts the server as connecting.
+  if (login && state == ServerState::Internal) state = ServerState::Login;
   worker->pools->server_closed(*this, *worker);
   state = ServerState::Closed;
   user = nullptr;
@@ -130,7 +136,13 @@ void ServerConn::cancel_done() {
   }
   if (release_after_cancels) {
     release_after_cancels = false;
-    if (state == ServerState::Active && user == nullptr) worker->pools->release(*this, *worker);
+    if (state == ServerState::Active && user == nullptr) {
+      if (io.hup) {
+        close("server closed the connection", false);  // ended while the cancel was on its way
+      } else {
+        worker->pools->release(*this, *worker);
+      }
+    }
   }
 }
 
@@ -166,6 +178,7 @@ void ServerConn::run_internal(const std::vector<std::string>& sqls, After after,
   internal_after_ = after;
   internal_what_ = std::string(what);
   internal_rfq_ = static_cast<std::uint32_t>(sqls.size());
+  internal_deadline = worker->loop().now() + internal_query_bound();
   requests.reset();
   std::size_t mark = io.out.synth_mark();
   for (const auto& sql : sqls)
@@ -196,8 +209,10 @@ static bool read_frames(ServerConn& s, Fn&& fn) {
       proto::Header h;
       auto st = proto::decode_header(s.io.scan_ptr(), s.io.unscanned(), kMaxServerInternalFrame, h);
       if (st == proto::HeaderStatus::NeedMore) break;
-      if (st != proto::HeaderStatus::Ok) {
-        s.close("bad packet header from server", false);
+      if (st != proto::HeaderStatus::Ok || !proto::backend_header_ok(h.type, h.len) ||
+          (h.type == proto::be::kReadyForQuery && s.io.unscanned() >= h.wire_size() &&
+           !proto::is_tx_status(s.io.scan_ptr()[proto::kHeaderLen]))) {
+        s.close("server protocol violation", false);
         return false;
       }
       if (s.io.unscanned() < h.wire_size()) {
@@ -252,6 +267,7 @@ void ServerConn::on_internal_io() {
     return true;
   });
   if (!ok || !finished) return;
+  internal_deadline = 0;
   if (requests.tx_status() != 'I') {
     close("internal query left a transaction open");
     return;
@@ -267,6 +283,11 @@ void ServerConn::on_internal_io() {
       login_done();
       break;
   }
+}
+
+core::Micros ServerConn::internal_query_bound() const {
+  core::Micros t = worker->cfg().settings.server_connect_timeout;
+  return t > 0 ? t : kDefaultInternalQueryBound;
 }
 
 void ServerConn::on_idle_io() {

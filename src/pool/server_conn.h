@@ -81,8 +81,12 @@ class ServerConn final : public net::Pollable,
   [[nodiscard]] bool is_closed() const { return closed_; }
   // A cancel aimed at this backend finished; frees a closed connection once none are left.
   void cancel_done();
-  // Closes a connection still connecting or logging in past server_connect_timeout.
-  void check_connect_timeout(core::Micros now);
+  // Closes a connection still connecting or logging in (connect_query included) past
+  // server_connect_timeout, or running sluice's own query past internal_deadline.
+  void check_deadlines(core::Micros now);
+  // How long sluice's own queries (reset, ROLLBACK, server_check_query, parameter sync,
+  // session probes) may take before the server is taken for broken and closed.
+  [[nodiscard]] core::Micros internal_query_bound() const;
 
   // identity and ownership
   std::uint64_t id;
@@ -122,6 +126,9 @@ class ServerConn final : public net::Pollable,
   core::Micros connected_at = 0;
   core::Micros idle_since = 0;
   core::Micros lifetime = 0;  // 0 = used by one client (or transaction) only
+  // Set while sluice's own query runs on it (state Internal, or a client's parameter sync or
+  // session probe while Active): past it the server is closed, never returned (0 = none).
+  core::Micros internal_deadline = 0;
 
   // cancel requests on their way to this backend: it is not reused until they are done
   int cancels_in_flight = 0;

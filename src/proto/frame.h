@@ -1,8 +1,11 @@
 // Frame boundaries of typed v3 messages: header decode with length caps, before any allocation.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+
+#include "proto/codes.h"
 
 namespace sluice::proto {
 
@@ -46,6 +49,51 @@ struct Header {
   if (out.len < 4) return HeaderStatus::LengthTooSmall;
   if (out.len > max_len) return HeaderStatus::LengthTooLarge;
   return HeaderStatus::Ok;
+}
+
+// Lengths a server may give a message after login (a protocol violation otherwise, the server's
+// fault). Rows, copy data, function results and error/notice texts may be large, up to what
+// Postgres can allocate (1 GiB); described structures at most 1 MiB; the rest has a fixed length.
+inline constexpr std::uint32_t kMaxBackendBulk = 1u << 30;
+inline constexpr std::uint32_t kMaxBackendStructured = 1u << 20;
+
+namespace detail {
+struct LenRange {
+  std::uint32_t min = 0, max = 0;  // max 0: not a message a server sends after login
+};
+constexpr std::array<LenRange, 256> backend_lengths() {
+  std::array<LenRange, 256> t{};
+  auto set = [&t](char c, std::uint32_t lo, std::uint32_t hi) {
+    t[static_cast<unsigned char>(c)] = {lo, hi};
+  };
+  for (char c : {be::kParseComplete, be::kBindComplete, be::kCloseComplete, be::kCopyDone,
+                 be::kEmptyQueryResponse, be::kNoData, be::kPortalSuspended}) {
+    set(c, 4, 4);
+  }
+  set(be::kReadyForQuery, 5, 5);
+  for (char c : {be::kDataRow, be::kCopyData, be::kFunctionCallResponse, be::kErrorResponse,
+                 be::kNoticeResponse}) {
+    set(c, 4, kMaxBackendBulk);
+  }
+  for (char c : {be::kCommandComplete, be::kCopyInResponse, be::kCopyOutResponse,
+                 be::kCopyBothResponse, be::kNotificationResponse, be::kParameterDescription,
+                 be::kParameterStatus, be::kRowDescription}) {
+    set(c, 4, kMaxBackendStructured);
+  }
+  return t;
+}
+inline constexpr std::array<LenRange, 256> kBackendLengths = backend_lengths();
+}  // namespace detail
+
+[[nodiscard]] inline bool is_tx_status(char c) {
+  return c == 'I' || c == 'T' || c == 'E';
+}
+
+// True if a server may send a message of this type and length (`len` as on the wire) once
+// logged in.
+[[nodiscard]] inline bool backend_header_ok(char type, std::uint32_t len) {
+  const detail::LenRange& r = detail::kBackendLengths[static_cast<unsigned char>(type)];
+  return r.max != 0 && len >= r.min && len <= r.max;
 }
 
 }  // namespace sluice::proto

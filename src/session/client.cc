@@ -85,6 +85,7 @@ void Client::on_io(std::uint32_t events) {
     }
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io.readable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io.hup = true;  // read up to the end
   switch (state) {
     case ClientState::Startup:
       on_startup_input();
@@ -241,6 +242,12 @@ void Client::check_timeouts(core::Micros now) {
     }
     case ClientState::Active: {
       if (server == nullptr) return;
+      if ((sync_rfq_ > 0 || probe_rfq_ > 0) && now >= server->internal_deadline) {
+        // Sluice's own parameter sync or session probe got no answer in time: the server is
+        // taken for broken, never given back.
+        server_failed("internal query timeout");
+        return;
+      }
       bool busy = !server->requests.idle() || sync_rfq_ > 0 || probe_rfq_ > 0;
       if (busy && query_timeout_ > 0 && request_start != 0 &&
           now - request_start >= query_timeout_) {

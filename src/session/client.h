@@ -18,6 +18,7 @@
 #include "pool/settings.h"
 #include "proto/writer.h"
 #include "session/client_session.h"
+#include "session/console_extended.h"
 #include "session/session_worker.h"
 
 namespace sluice::session {
@@ -158,7 +159,15 @@ class Client final : public net::Pollable,
   void request_server(bool login);
   bool handle_unlinked_message(char type, std::uint32_t wire);
   void handle_admin_query(std::string_view sql);
+  // admin console input (client_admin.cc)
+  Step admin_message(char type, std::uint32_t wire);
+  void admin_extended(char type, std::string_view body);
+  void console_run(const std::string& sql, ConsoleExtended::Run mode);
+  void console_run_done();
   void server_failed(std::string_view reason);
+  // The server sent what no server may (an unknown type, a bad length or status): it is closed,
+  // the client gets 08006.
+  void server_protocol_violation(char type, std::uint32_t len);
   void after_request_done(char status);
 
   // prepared statements (client_prepared.cc)
@@ -202,6 +211,7 @@ class Client final : public net::Pollable,
   pool::SettingsPtr settings_;              // session settings this client wants on any server
   pool::PoolCounters* counters_ = nullptr;  // this worker's slot of the pool's counters
   std::unique_ptr<ClientSession> sess_;     // transaction pooling state, on first use
+  std::unique_ptr<ConsoleExtended> console_ext_;  // console extended protocol, on first use
   bool tracking_ = false;               // classify statements, read back, pin (not in session mode)
   bool prepared_on_ = false;            // rename protocol-level named statements
   std::uint32_t need_whole_ = 0;        // a message to inspect needs this many bytes buffered

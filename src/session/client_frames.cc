@@ -14,8 +14,6 @@
 
 namespace sluice::session {
 namespace {
-// Server messages are streamed, so this only rejects nonsense lengths.
-constexpr std::uint32_t kMaxServerFrame = 0x7fffffffu;
 // Messages sluice reads whole: server ones it inspects, client queries it classifies.
 constexpr std::uint32_t kMaxInspectedFrame = 1u << 20;
 }  // namespace
@@ -60,30 +58,9 @@ Client::Step Client::scan_client_frames() {
       return Step::Stop;
     }
     auto wire = static_cast<std::uint32_t>(h.wire_size());
-    if (admin && admin_pending_) return Step::Stop;
-    if (admin) {
-      if (h.type == proto::fe::kTerminate) {
-        close("client close request");
-        return Step::Stop;
-      }
-      if (h.type != proto::fe::kQuery) {
-        close("unsupported message in admin console", proto::sqlstate::kFeatureNotSupported,
-              "the admin console supports only simple queries");
-        return Step::Stop;
-      }
-      if (io.unscanned() < wire) {
-        if (wire > kMaxInspectedFrame) {
-          close("admin query too long", proto::sqlstate::kProgramLimitExceeded, "query too long");
-          return Step::Stop;
-        }
-        need_whole_ = wire;
-        return Step::NeedInput;
-      }
-      std::string_view body(io.scan_ptr() + proto::kHeaderLen, h.body_size());
-      io.scan += wire;
-      if (!body.empty() && body.back() == '\0') body.remove_suffix(1);
-      handle_admin_query(body);
-      if (state == ClientState::Closed) return Step::Stop;
+    if (admin) {  // the console (client_admin.cc)
+      Step st = admin_message(h.type, wire);
+      if (st != Step::Next) return st;
       continue;
     }
     if (server == nullptr) {
@@ -321,10 +298,11 @@ Client::Step Client::scan_server_frames() {
       continue;
     }
     proto::Header h;
-    auto hs = proto::decode_header(s.io.scan_ptr(), s.io.unscanned(), kMaxServerFrame, h);
+    auto hs = proto::decode_header(s.io.scan_ptr(), s.io.unscanned(), proto::kMaxBackendBulk, h);
     if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
-    if (hs != proto::HeaderStatus::Ok) {
-      server_failed("bad packet header from server");
+    if (hs != proto::HeaderStatus::Ok || !proto::backend_header_ok(h.type, h.len)) {
+      // Not a message a server sends, or not of that length: the server's fault (I4).
+      server_protocol_violation(h.type, h.len);
       return Step::Stop;
     }
     auto wire = static_cast<std::uint32_t>(h.wire_size());
@@ -350,6 +328,10 @@ Client::Step Client::scan_server_frames() {
     }
     std::string_view body;
     if (whole) body = std::string_view(s.io.scan_ptr() + proto::kHeaderLen, h.body_size());
+    if (h.type == proto::be::kReadyForQuery && !proto::is_tx_status(body[0])) {
+      server_protocol_violation(h.type, h.len);
+      return Step::Stop;
+    }
 
     if (internal) {  // sluice's own SET or probe: read, never forwarded
       s.io.scan += wire;
@@ -476,14 +458,16 @@ std::uint32_t Client::pass_server_run(pool::ServerConn& s) {
       case proto::be::kDataRow:
       case proto::be::kRowDescription:
       case proto::be::kParameterDescription:
+        break;
       case proto::be::kNoData:
       case proto::be::kParseComplete:
       case proto::be::kCloseComplete:
       case proto::be::kPortalSuspended:
       case proto::be::kEmptyQueryResponse:
+        if (len != 4) goto done;  // the general path refuses it
         break;
       case proto::be::kBindComplete:  // a batch kept for a retry is over once Bind succeeds
-        if (sess_ != nullptr && sess_->retry.active()) goto done;
+        if (len != 4 || (sess_ != nullptr && sess_->retry.active())) goto done;
         break;
       case proto::be::kCommandComplete:  // tags that change session state are read
         if (sess_ != nullptr && len > 4 && (p[5] == 'D' || p[5] == 'P' || p[5] == 'L')) goto done;
@@ -501,6 +485,13 @@ done:
   (*counters_).sent.add(n);
   s.io.scan += n;
   return n;
+}
+
+void Client::server_protocol_violation(char type, std::uint32_t len) {
+  core::log(core::LogLevel::Warning,
+            "{} S-{} sent an invalid message (type 0x{:02x}, length {}): closing it", log_prefix(),
+            server->id, static_cast<unsigned char>(type), len);
+  server_failed("server protocol violation");
 }
 
 // One message of sluice's own SET (sync) or session probe. True when it is over.

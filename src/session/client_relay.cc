@@ -178,6 +178,7 @@ void Client::link(pool::ServerConn& s, bool resume) {
     proto::write_query(s.io.out.synth(), sql);
     (void)s.io.out.commit_synth(mark);
     sync_rfq_ = 1;
+    s.internal_deadline = worker.loop().now() + s.internal_query_bound();
     sync_error_.reset();
     counters_->server_syncs.add(1);
     if (!flush_to_server()) return;
@@ -319,7 +320,9 @@ void Client::release_server() {
   s->io.consume_scanned();
   worker.buffers().release_if_empty(s->io.in);
   const auto& st = worker.cfg().settings;
-  if (s->cancels_in_flight > 0) {
+  if (s->io.hup) {
+    s->close("server closed the connection", false);  // its end is still to be read: not reusable
+  } else if (s->cancels_in_flight > 0) {
     s->release_after_cancels = true;  // a cancel aimed at this backend must not hit the next user
   } else if (st.server_reset_query_always && !st.server_reset_query.empty()) {
     s->run_internal(server_reset_sqls(*s, st.server_reset_query), pool::ServerConn::After::Release,
@@ -404,8 +407,13 @@ void Client::finish_admin_query(std::string_view messages) {
     return;
   }
   if (state == ClientState::Closed) return;
-  io.out.add_synth(messages);
-  send_ready('I');
+  if (console_ext_ && console_ext_->running != ConsoleExtended::Run::None) {
+    console_ext_->out.append(messages);  // a Describe or Execute: no ReadyForQuery until Sync
+    console_run_done();
+  } else {
+    io.out.add_synth(messages);
+    send_ready('I');
+  }
   if (!flush_to_client()) return;
   relay_client();  // commands queued behind this one
 }

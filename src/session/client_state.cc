@@ -212,6 +212,7 @@ void Client::start_probe() {
   std::string sql =
       pool::session_probe_sql(ss.settings_dirty, ss.state_check, server->target->user, custom);
   probe_rfq_ = 1;
+  server->internal_deadline = worker.loop().now() + server->internal_query_bound();
   sess_->probe_settings.clear();
   sess_->probe_columns = 0;
   sess_->probe_failed = false;

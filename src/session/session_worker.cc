@@ -80,7 +80,7 @@ void SessionWorker::tick() {
   for (CancelConn* cc : std::vector<CancelConn*>(cancels))
     cc->check_deadline(now);
   if (ticks_ % 3 == 0) {
-    servers.for_each([now](pool::ServerConn& s) { s.check_connect_timeout(now); });
+    servers.for_each([now](pool::ServerConn& s) { s.check_deadlines(now); });
     pools->maintain_worker(*this);
     if (id() == 0) pools->maintain_global(*this);
   }

@@ -99,6 +99,14 @@ log_min_messages = warning
                 wait_until(lambda: not alive(self.pid), 10, "postgres to exit after SIGQUIT")
             self.pid = None
 
+    def restart(self, mode: str = "fast") -> None:
+        """pg_ctl restart -m <mode> (immediate: every backend is killed at once)."""
+        self._run([f"{PG_BINDIR}/pg_ctl", "-D", self.data, "-l", self.logfile, "-m", mode, "-w",
+                   "-t", "60", "restart"], timeout=90)
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+        wait_until(self._accepts_queries, 30, "postgres to accept queries after a restart")
+
     def _accepts_queries(self) -> bool:
         with self.connect() as conn:
             return conn.execute("select 1").fetchone()[0] == 1

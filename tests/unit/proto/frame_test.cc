@@ -131,5 +131,28 @@ TEST(Frame, HighBitTypeByte) {
   EXPECT_EQ(h.type, '\xff');
 }
 
+TEST(Frame, BackendHeadersAfterLogin) {
+  // Fixed lengths.
+  EXPECT_TRUE(backend_header_ok('1', 4));
+  EXPECT_FALSE(backend_header_ok('1', 5));
+  EXPECT_TRUE(backend_header_ok('Z', 5));
+  EXPECT_FALSE(backend_header_ok('Z', 4));
+  EXPECT_FALSE(backend_header_ok('Z', 6));
+  // Bulk messages up to 1 GiB, structured ones up to 1 MiB.
+  EXPECT_TRUE(backend_header_ok('D', kMaxBackendBulk));
+  EXPECT_FALSE(backend_header_ok('D', kMaxBackendBulk + 1));
+  EXPECT_FALSE(backend_header_ok('D', 0x7fffffffu));
+  EXPECT_TRUE(backend_header_ok('E', 1u << 24));
+  EXPECT_TRUE(backend_header_ok('T', kMaxBackendStructured));
+  EXPECT_FALSE(backend_header_ok('T', kMaxBackendStructured + 1));
+  // Login-only and unknown types.
+  for (char t : {'R', 'K', 'v', 'X', 'Y', '\0', 'Q'}) {
+    EXPECT_FALSE(backend_header_ok(t, 4)) << t;
+    EXPECT_FALSE(backend_header_ok(t, 8)) << t;
+  }
+  EXPECT_TRUE(is_tx_status('I') && is_tx_status('T') && is_tx_status('E'));
+  EXPECT_FALSE(is_tx_status('X'));
+}
+
 }  // namespace
 }  // namespace sluice::proto
