@@ -2,9 +2,11 @@
 # bytes, log forging, descriptor exhaustion, cancel floods, SCRAM probing.
 import json
 import os
+import resource
 import signal
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -181,3 +183,265 @@ def test_query_in_the_same_write_as_the_console_login(make_pooler):
     with WireConn(pooler.host, pooler.port) as c:
         c.login("itadmin", "pgbouncer", pipeline=query_message("SHOW VERSION"))
         assert len(c.read_result(timeout=5)) == 1
+
+
+# -- item 7: the log file is reopened on SIGHUP without freeing its descriptor ------------------
+
+def test_sighup_reopens_the_log_file_while_workers_log(make_pooler):
+    pooler = make_pooler(pool_mode="transaction", workers=2, default_pool_size=2)
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def churn():  # logins and disconnections: log lines from both workers all the time
+        while not stop.is_set():
+            try:
+                with WireConn(pooler.host, pooler.port, timeout=10) as c:
+                    c.login("app", "appdb")
+                    assert c.query("select 1") == [["1"]]
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(repr(exc))
+                return
+
+    threads = [threading.Thread(target=churn) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(10):
+            rotated = f"{pooler.logfile}.{i}"
+            os.rename(pooler.logfile, rotated)
+            pooler.signal(signal.SIGHUP)
+            # "got SIGHUP" is written before the reopen, "configuration reloaded" after it.
+            wait_until(lambda: "configuration reloaded" in _read(pooler.logfile), 10,
+                       "the reopened log file")
+            assert "got SIGHUP" in _read(rotated)
+            assert "got SIGHUP" not in _read(pooler.logfile)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(20)
+    assert not failures, failures
+    assert "closing because" in _read(pooler.logfile)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# -- item 8: SCRAM for plain-text users: one derivation, a stable salt, like unknown users ------
+
+def _scram_server_first(pooler, user: str) -> dict:
+    """Starts a SCRAM exchange as `user` and returns the server-first attributes (r, s, i)."""
+    from sluice_it.wire import _ScramClient
+
+    with WireConn(pooler.host, pooler.port, timeout=10) as c:
+        c.send(startup_packet(user, "appdb"))
+        kind, body = c.read_message()
+        assert kind == b"R" and struct.unpack("!i", body[:4])[0] == 10, (kind, body)
+        c.send(_ScramClient("whatever").initial_response())
+        kind, body = c.read_message()
+        assert kind == b"R" and struct.unpack("!i", body[:4])[0] == 11, (kind, body)
+        return dict(kv.split("=", 1) for kv in body[4:].decode().split(","))
+
+
+def test_scram_salt_of_a_plain_text_user_is_stable_like_an_unknown_users(make_pooler):
+    pooler = make_pooler(auth_type="scram-sha-256", workers=2)
+    known = [_scram_server_first(pooler, "app") for _ in range(4)]
+    unknown = [_scram_server_first(pooler, "nosuchuser") for _ in range(4)]
+    assert len({k["s"] for k in known}) == 1, known
+    assert len({u["s"] for u in unknown}) == 1, unknown
+    assert {k["i"] for k in known} == {u["i"] for u in unknown} == {"4096"}
+    assert len(known[0]["s"]) == len(unknown[0]["s"])
+    with WireConn(pooler.host, pooler.port) as c:
+        c.login("app", "appdb", PASSWORDS["app"])
+        assert c.query("select 1") == [["1"]]
+    with WireConn(pooler.host, pooler.port) as c, pytest.raises(ServerError) as e:
+        c.login("nosuchuser", "appdb", "x")
+    assert e.value.fields["C"] == "28P01"
+
+
+def test_scram_attempts_of_a_plain_text_user_cost_no_derivation_each(make_pooler):
+    pooler = make_pooler(auth_type="scram-sha-256", workers=1)
+    _scram_server_first(pooler, "app")  # the secret exists from here on (or was warmed)
+    _scram_server_first(pooler, "nosuchuser")
+
+    def cpu_of(user: str, n: int) -> float:
+        t0 = _cpu_seconds(pooler.pid)
+        for _ in range(n):
+            _scram_server_first(pooler, user)
+        return _cpu_seconds(pooler.pid) - t0
+
+    n = 200
+    unknown = cpu_of("nosuchuser", n)
+    known = cpu_of("app", n)
+    # One PBKDF2 of 4096 iterations is 1 to 4 ms: deriving per attempt would add 0.2 s or more.
+    assert known < unknown + 0.08, f"known user {known:.3f}s, unknown {unknown:.3f}s for {n}"
+
+
+def test_scram_secret_follows_a_changed_password_after_reload(make_pooler):
+    pooler = make_pooler(auth_type="scram-sha-256", workers=2)
+    app_before = _scram_server_first(pooler, "app")["s"]
+    app2_before = _scram_server_first(pooler, "app2")["s"]
+    pooler.auth["app"] = "new-app-pw"  # only in the pooler's auth file (the server trusts app)
+    pooler.reload()
+    wait_until(lambda: "configuration reloaded" in pooler.log_text(), 10, "the reload")
+    assert _scram_server_first(pooler, "app2")["s"] == app2_before  # unchanged: same secret
+    assert _scram_server_first(pooler, "app")["s"] != app_before
+    with WireConn(pooler.host, pooler.port) as c:
+        c.login("app", "appdb", "new-app-pw")
+        assert c.query("select 1") == [["1"]]
+    with WireConn(pooler.host, pooler.port) as c, pytest.raises(ServerError) as e:
+        c.login("app", "appdb", PASSWORDS["app"])
+    assert e.value.fields["C"] == "28P01"
+
+
+# -- item 9: control characters from the wire do not forge log lines ---------------------------
+
+def _bytes_startup(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    body = struct.pack("!i", PROTOCOL_3)
+    for k, v in pairs:
+        body += k + b"\0" + v + b"\0"
+    body += b"\0"
+    return struct.pack("!i", len(body) + 4) + body
+
+
+FORGED = b"2031-01-01 00:00:00.000 UTC [1] LOG FORGED"
+
+
+def _hostile_login(pooler, user: bytes, db: bytes) -> None:
+    with WireConn(pooler.host, pooler.port) as c:
+        c.send(_bytes_startup([(b"user", user), (b"database", db),
+                               (b"application_name", b"app\r\n" + FORGED + b" app")]))
+        kind, body = c.read_message()
+        if kind == b"R" and struct.unpack("!i", body[:4])[0] == 5:
+            c.send(message(b"p", b"md5" + b"0" * 32 + b"\0"))
+            kind, body = c.read_message()
+        assert kind == b"E", (kind, body)
+        assert error_fields(body)["C"] == "28P01"
+
+
+def test_control_characters_in_names_do_not_forge_text_log_lines(make_pooler):
+    pooler = make_pooler(auth_type="md5")
+    _hostile_login(pooler, b"evil\n" + FORGED + b" user", b"db\r\n" + FORGED + b" db\x1b[2J")
+    wait_until(lambda: "password authentication failed" in pooler.log_text(), 10,
+               "the failed login in the log")
+    text = pooler.log_text()
+    for line in text.splitlines():
+        assert not line.startswith("2031-01-01"), line
+        assert "\x1b" not in line, line
+    assert "evil\\n2031-01-01" in text
+    assert "db\\r\\n2031-01-01" in text and "\\x1b[2J" in text
+
+
+def test_json_log_lines_stay_valid_json_with_hostile_names(make_pooler):
+    pooler = make_pooler(auth_type="md5", log_json=1)
+    _hostile_login(pooler, b"evil\n\xff\xfe" + FORGED, b"db\"\\\x01x\x7f\xc3")
+    wait_until(lambda: "password authentication failed" in _read(pooler.logfile), 10,
+               "the failed login in the log")
+    with open(pooler.logfile, "rb") as f:
+        raw = f.read()
+    msgs = []
+    for line in raw.split(b"\n"):
+        if line:
+            msgs.append(json.loads(line.decode("utf-8"))["msg"])  # strict UTF-8 and JSON
+    attempt = [m for m in msgs if "login attempt" in m]
+    assert attempt and "evil\n\u00ff\u00fe2031" in attempt[0], attempt
+
+
+# -- item 10: out of file descriptors, new clients are refused with an error -------------------
+
+@pytest.mark.sluice_only("PgBouncer leaves clients in the backlog when out of descriptors")
+def test_out_of_descriptors_new_clients_get_53300_and_service_recovers(make_pooler):
+    pooler = make_pooler(pool_mode="transaction", workers=1, default_pool_size=1, start=False)
+    pooler.nofile_limit = 64
+    pooler.start()
+    held = [WireConn(pooler.host, pooler.port)]
+    try:
+        held[0].login("app", "appdb")
+        assert held[0].query("select 1") == [["1"]]  # the one server connection is open now
+        log_mark = pooler.log_size()
+        # Clients until the descriptors run out: the first one that does not fit is refused at
+        # once with an error (it used to wait in the listen backlog).
+        refusal = None
+        while refusal is None:
+            assert len(held) < 64, "never ran out of descriptors"
+            c = WireConn(pooler.host, pooler.port, timeout=5)
+            try:
+                c.login("app", "appdb")
+                held.append(c)
+            except ServerError as e:
+                refusal = e.fields
+                c.close()
+        assert refusal["C"] == "53300", refusal
+        assert refusal["S"] == "FATAL"
+        refused = 1
+        for _ in range(14):
+            t0 = time.monotonic()
+            with WireConn(pooler.host, pooler.port, timeout=5) as c, pytest.raises(ServerError) as e:
+                c.login("app", "appdb")
+            assert e.value.fields["C"] == "53300", e.value.fields
+            assert time.monotonic() - t0 < 5
+            refused += 1
+        # Everyone logged in still works.
+        for c in held[:5]:
+            assert c.query("select 2") == [["2"]]
+
+        # The warning is rate-limited and counts every refusal.
+        def reported():
+            counts = [int(m.split("refused ")[1].split(" ")[0])
+                      for m in pooler.log_since(log_mark).splitlines() if "refused " in m]
+            return counts if sum(counts) == refused else None
+
+        counts = wait_until(reported, 10, "every refusal reported")
+        assert len(counts) <= 5, counts
+        assert "pausing for a tick" not in pooler.log_since(log_mark)
+        # A descriptor comes free: the next client gets in.
+        held.pop().close()
+
+        def logs_in():
+            with WireConn(pooler.host, pooler.port, timeout=5) as c:
+                c.login("app", "appdb")
+                return c.query("select 3") == [["3"]]
+
+        wait_until(logs_in, 10, "a login once a descriptor is free")
+    finally:
+        for c in held:
+            c.close()
+
+
+# -- item 13: CancelRequests are limited per source address ------------------------------------
+
+def _cancel_from(pooler, source: str, pid: int, key: int) -> None:
+    """One CancelRequest from `source`; returns when the pooler has closed the connection."""
+    with socket.create_connection((pooler.host, pooler.port), timeout=10,
+                                  source_address=(source, 0)) as s:
+        s.sendall(cancel_request(pid, key))
+        while s.recv(4096):
+            pass
+
+
+@pytest.mark.sluice_only("cancel_rate_limit is a sluice setting")
+def test_cancel_requests_are_limited_per_source_address(make_pooler, pg):
+    pooler = make_pooler(pool_mode="transaction", workers=2, cancel_rate_limit=1)
+    with WireConn(pooler.host, pooler.port, timeout=10) as victim:
+        victim.login("app", "appdb")
+        pid, key = victim.backend_key
+        victim.send(query_message("select pg_sleep(30) -- victim"))
+        wait_until(lambda: pg.sql("select count(*) from pg_stat_activity where state = 'active' "
+                                  "and query like '%-- victim'")[0][0] == 1, 10, "the victim query")
+        for i in range(30):  # a flood of wrong keys from 127.0.0.2
+            _cancel_from(pooler, "127.0.0.2", pid ^ 0x5A5A, i)
+        # Its bucket is empty: even the right key from there is dropped, nothing reaches the server.
+        _cancel_from(pooler, "127.0.0.2", pid, key)
+        with pytest.raises(TimeoutError):
+            victim.read_message(timeout=0.5)  # proving a negative needs a bounded wait
+        # Another source is not affected.
+        _cancel_from(pooler, "127.0.0.1", pid, key)
+        with pytest.raises(ServerError) as e:
+            victim.read_result(timeout=10)
+        assert e.value.fields["C"] == "57014"
+        assert victim.query("select 5") == [["5"]]
+    wait_until(lambda: "cancel_rate_limit: dropped" in pooler.log_text(), 10, "the warning")
