@@ -45,6 +45,7 @@ def _cpu_seconds(pid: int) -> float:
 
 # -- item 1: a big StartupMessage made the worker spin before any password was checked ---------
 
+@pytest.mark.sluice_only("PgBouncer 1.18 refuses startup packets over its 4 KiB pkt_buf")
 @pytest.mark.parametrize("auth_type", ["md5", "scram-sha-256"])
 @pytest.mark.parametrize("shape", sorted(BIG_STARTUPS))
 def test_big_startup_packet_neither_spins_nor_blocks_the_worker(make_pooler, auth_type, shape):
@@ -97,6 +98,7 @@ def _continue_login(conn: WireConn, user: str, password: str, auth_type: str, re
     conn.login(user, "", password, sent=True)
 
 
+@pytest.mark.sluice_only("PgBouncer 1.18 refuses startup packets over its 4 KiB pkt_buf")
 def test_sigint_stops_the_process_with_a_big_startup_pending(make_pooler):
     pooler = make_pooler(pool_mode="transaction", auth_type="md5", workers=1)
     socks = []
@@ -113,6 +115,7 @@ def test_sigint_stops_the_process_with_a_big_startup_pending(make_pooler):
             c.close()
 
 
+@pytest.mark.sluice_only("PgBouncer 1.18 refuses startup packets over its 4 KiB pkt_buf")
 def test_big_startup_with_unknown_user_is_refused_cleanly(make_pooler):
     pooler = make_pooler(auth_type="scram-sha-256", workers=1)
     packet = _raw_startup([("user", "u" * 5000), ("database", "appdb")])
@@ -159,6 +162,7 @@ def test_query_with_the_startup_packet_of_the_first_client_of_a_pool(make_pooler
         assert c.read_result(timeout=5) == [["3"]]
 
 
+@pytest.mark.sluice_only("PgBouncer 1.18 sends AuthenticationOk only once the database is resumed")
 def test_query_sent_while_the_pool_learns_its_parameters_is_kept(make_pooler):
     pooler = make_pooler(pool_mode="transaction", default_pool_size=2)
     pooler.admin("PAUSE appdb")  # the first client of the pool waits for a server (LoginWait)
@@ -187,6 +191,7 @@ def test_query_in_the_same_write_as_the_console_login(make_pooler):
 
 # -- item 7: the log file is reopened on SIGHUP without freeing its descriptor ------------------
 
+@pytest.mark.sluice_only("the log lines waited for are sluice's wording")
 def test_sighup_reopens_the_log_file_while_workers_log(make_pooler):
     pooler = make_pooler(pool_mode="transaction", workers=2, default_pool_size=2)
     stop = threading.Event()
@@ -247,6 +252,7 @@ def _scram_server_first(pooler, user: str) -> dict:
         return dict(kv.split("=", 1) for kv in body[4:].decode().split(","))
 
 
+@pytest.mark.sluice_only("PgBouncer 1.18 makes a new salt for a plain-text password every attempt")
 def test_scram_salt_of_a_plain_text_user_is_stable_like_an_unknown_users(make_pooler):
     pooler = make_pooler(auth_type="scram-sha-256", workers=2)
     known = [_scram_server_first(pooler, "app") for _ in range(4)]
@@ -263,6 +269,7 @@ def test_scram_salt_of_a_plain_text_user_is_stable_like_an_unknown_users(make_po
     assert e.value.fields["C"] == "28P01"
 
 
+@pytest.mark.sluice_only("PgBouncer 1.18 derives the SCRAM secret of a plain-text password every attempt")
 def test_scram_attempts_of_a_plain_text_user_cost_no_derivation_each(make_pooler):
     pooler = make_pooler(auth_type="scram-sha-256", workers=1)
     _scram_server_first(pooler, "app")  # the secret exists from here on (or was warmed)
@@ -281,6 +288,7 @@ def test_scram_attempts_of_a_plain_text_user_cost_no_derivation_each(make_pooler
     assert known < unknown + 0.08, f"known user {known:.3f}s, unknown {unknown:.3f}s for {n}"
 
 
+@pytest.mark.sluice_only("PgBouncer 1.18 makes a new salt for a plain-text password every attempt")
 def test_scram_secret_follows_a_changed_password_after_reload(make_pooler):
     pooler = make_pooler(auth_type="scram-sha-256", workers=2)
     app_before = _scram_server_first(pooler, "app")["s"]
@@ -323,6 +331,7 @@ def _hostile_login(pooler, user: bytes, db: bytes) -> None:
         assert error_fields(body)["C"] == "28P01"
 
 
+@pytest.mark.sluice_only("PgBouncer 1.18 writes control characters from names into its log as they are")
 def test_control_characters_in_names_do_not_forge_text_log_lines(make_pooler):
     pooler = make_pooler(auth_type="md5")
     _hostile_login(pooler, b"evil\n" + FORGED + b" user", b"db\r\n" + FORGED + b" db\x1b[2J")
@@ -336,6 +345,7 @@ def test_control_characters_in_names_do_not_forge_text_log_lines(make_pooler):
     assert "db\\r\\n2031-01-01" in text and "\\x1b[2J" in text
 
 
+@pytest.mark.sluice_only("log_json is a sluice setting")
 def test_json_log_lines_stay_valid_json_with_hostile_names(make_pooler):
     pooler = make_pooler(auth_type="md5", log_json=1)
     _hostile_login(pooler, b"evil\n\xff\xfe" + FORGED, b"db\"\\\x01x\x7f\xc3")
