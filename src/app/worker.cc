@@ -25,7 +25,14 @@ void Listener::on_io(std::uint32_t) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EMFILE || errno == ENFILE) {
         // Refused with an error rather than left waiting in the backlog.
-        if (w_.refuse_one(fd_)) continue;
+        switch (w_.refuse_one(fd_)) {
+          case Worker::Refusal::Refused:
+            continue;
+          case Worker::Refusal::NonePending:
+            return;
+          case Worker::Refusal::NoReserve:
+            break;
+        }
       }
       int err = errno;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
@@ -49,12 +56,12 @@ int open_reserve() {
 
 }  // namespace
 
-bool Worker::refuse_one(int listen_fd) {
+Worker::Refusal Worker::refuse_one(int listen_fd) {
   int err = errno;
   if (reserve_fd_ < 0) reserve_fd_ = open_reserve();
   if (reserve_fd_ < 0) {
     errno = err;
-    return false;
+    return Refusal::NoReserve;
   }
   ::close(reserve_fd_);
   reserve_fd_ = -1;
@@ -63,7 +70,9 @@ bool Worker::refuse_one(int listen_fd) {
     err = errno;
     reserve_fd_ = open_reserve();
     errno = err;
-    return false;
+    if (err == EAGAIN || err == EWOULDBLOCK) return Refusal::NonePending;
+    if (err == EINTR || err == ECONNABORTED) return Refusal::Refused;  // gone: try the next
+    return Refusal::NoReserve;  // another thread took the number meanwhile
   }
   // Before any packet is read, as Postgres answers when it cannot start a backend: the
   // client's startup (or SSLRequest) gets an ErrorResponse, then the end of the connection.
@@ -83,7 +92,7 @@ bool Worker::refuse_one(int listen_fd) {
   reserve_fd_ = open_reserve();
   ++refused_;
   warn_out_of_fds(EMFILE);
-  return true;
+  return Refusal::Refused;
 }
 
 void Worker::warn_out_of_fds(int err) {

@@ -52,8 +52,9 @@ class Worker final : public session::SessionWorker {
   friend class Listener;
   void on_tick();
   // Out of descriptors: accepts one connection on the reserve descriptor and refuses it with
-  // an error (53300) instead of leaving it in the backlog. False: nothing accepted (no reserve).
-  bool refuse_one(int listen_fd);
+  // an error (53300) instead of leaving it in the backlog.
+  enum class Refusal : std::uint8_t { Refused, NonePending, NoReserve };
+  Refusal refuse_one(int listen_fd);
   void warn_out_of_fds(int err);
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::thread thread_;
