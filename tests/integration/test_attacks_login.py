@@ -6,6 +6,7 @@ import resource
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -363,8 +364,17 @@ def test_json_log_lines_stay_valid_json_with_hostile_names(make_pooler):
 
 # -- item 10: out of file descriptors, new clients are refused with an error -------------------
 
+def _sanitized(path: str) -> bool:
+    out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+    return "libasan" in out or "libubsan" in out
+
+
 @pytest.mark.sluice_only("PgBouncer leaves clients in the backlog when out of descriptors")
-def test_out_of_descriptors_new_clients_get_53300_and_service_recovers(make_pooler):
+def test_out_of_descriptors_new_clients_get_53300_and_service_recovers(make_pooler, pooler_binary):
+    if _sanitized(pooler_binary.path):
+        # UBSan's vptr check probes memory through a new pipe; without descriptors it reports
+        # a false "invalid vptr" and, unrecoverable, ends the process.
+        pytest.skip("a sanitizer runtime needs descriptors of its own")
     pooler = make_pooler(pool_mode="transaction", workers=1, default_pool_size=1, start=False)
     pooler.nofile_limit = 64
     pooler.start()
