@@ -16,13 +16,16 @@
 #include "net/socket.h"
 #include "pool/params.h"
 #include "proto/auth/scram.h"
+#include "session/plain_scram.h"
 #include "session/tls_setup.h"
 
 namespace sluice::app {
 
 App::App(Options opts) : opts_(std::move(opts)) {}
 
-App::~App() = default;
+App::~App() {
+  stop_warming();
+}
 
 config::ConfigPtr App::config() const {
   std::lock_guard<std::mutex> g(cfg_mu_);
@@ -41,10 +44,39 @@ void App::install(config::ConfigPtr cfg) {
   core::Logger::instance().configure(lo);
   pool::ParamRegistry::instance().configure(st.track_extra_parameters);
   session::install_tls(*cfg);  // new handshakes use the new certificates; open ones keep theirs
+  warm_plain_scram(*cfg);
   if (pools_) pools_->apply_config(cfg);
   shared_.publish_config(cfg);
   std::lock_guard<std::mutex> g(cfg_mu_);
   cfg_ = std::move(cfg);
+}
+
+void App::stop_warming() {
+  warm_stop_.store(true);
+  if (warm_thread_.joinable()) warm_thread_.join();
+  warm_stop_.store(false);
+}
+
+void App::warm_plain_scram(const config::Config& cfg) {
+  std::vector<std::pair<std::string, std::string>> plain;
+  for (const auto& e : cfg.auth_entries) {
+    if (e.kind == config::AuthEntry::Kind::Plain && !e.secret.empty()) {
+      plain.emplace_back(e.user, e.secret);
+    }
+  }
+  auto& cache = session::PlainScramSecrets::instance();
+  cache.retain(plain);
+  stop_warming();              // at most one derivation to wait for
+  if (!warm_allowed_) return;  // not before daemon(): a thread would not survive the fork
+  // Only SCRAM logins use them: auth_type scram-sha-256, or an hba rule that may say so.
+  auto t = cfg.settings.auth_type;
+  if (plain.empty() || (t != config::AuthType::ScramSha256 && t != config::AuthType::Hba)) return;
+  warm_thread_ = std::thread([this, &cache, users = std::move(plain)] {
+    for (const auto& [user, password] : users) {
+      if (warm_stop_.load()) return;
+      (void)cache.get(user, password);
+    }
+  });
 }
 
 std::string App::reload() {
@@ -367,6 +399,8 @@ int App::run() {
       return 1;
     }
   }
+  warm_allowed_ = true;
+  warm_plain_scram(*config());
   if (!write_pidfile()) {
     pidfile_.clear();
     cleanup_files();

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admin/console.h"
@@ -41,6 +42,10 @@ class App final : public admin::Control {
   bool setup();
   bool open_listeners();
   void install(config::ConfigPtr cfg);
+  // SCRAM secrets of plain-text auth file users: forgets changed ones, derives the others on a
+  // thread of their own (session/plain_scram.h).
+  void warm_plain_scram(const config::Config& cfg);
+  void stop_warming();
   void signal_loop();
   void stop_tcp_listening();
   void begin_shutdown(session::ShutdownMode mode);
@@ -69,6 +74,9 @@ class App final : public admin::Control {
   std::atomic<int> shutdown_request_{0};
   std::unique_ptr<admin::Health> health_;
   std::unique_ptr<admin::HttpServer> http_;
+  std::thread warm_thread_;
+  std::atomic<bool> warm_stop_{false};
+  bool warm_allowed_ = false;  // set once the process has daemonized (or will not)
 };
 
 }  // namespace sluice::app

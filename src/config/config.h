@@ -147,6 +147,8 @@ struct Settings {
   core::Micros client_idle_timeout = 0;
   core::Micros transaction_timeout = 0;
   core::Micros cancel_wait_timeout = 10 * core::kMicrosPerSecond;
+  // sluice only: CancelRequests a second per source address (IPv6: per /64); 0 = no limit.
+  int cancel_rate_limit = 100;
 
   // protocol
   std::vector<std::string> ignore_startup_parameters;

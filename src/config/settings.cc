@@ -45,6 +45,7 @@ const std::array kSettings = {
     SettingDef{"auth_query", &Settings::auth_query},
     SettingDef{"auth_type", &Settings::auth_type},
     SettingDef{"auth_user", &Settings::auth_user},
+    SettingDef{"cancel_rate_limit", &Settings::cancel_rate_limit},
     SettingDef{"cancel_wait_timeout", &Settings::cancel_wait_timeout, true, 0, kTimeMax},
     SettingDef{"client_idle_timeout", &Settings::client_idle_timeout, true, 0, kTimeMax},
     SettingDef{"client_login_timeout", &Settings::client_login_timeout, true, 0, kTimeMax},

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -18,25 +19,45 @@ struct LogOptions {
   bool json = false;      // one JSON object per line
 };
 
+// What a line carries may come from the wire (user and database names, application_name,
+// server errors): these keep one log line one line. The text format writes control bytes
+// (< 0x20, 0x7f) as \n, \r, \t or \xNN; JSON strings escape them as \uNNNN and write a byte
+// that is not part of valid UTF-8 as \u00NN (its Latin-1 reading), so every line is valid JSON.
+void append_log_text(fmt::memory_buffer& out, std::string_view s);
+void append_json_string(fmt::memory_buffer& out, std::string_view s);
+
 class Logger {
  public:
   static Logger& instance();
+  Logger() = default;  // tests make their own; the process uses instance()
+  ~Logger();
+  Logger(const Logger&) = delete;
+  Logger& operator=(const Logger&) = delete;
 
   // Opens (or reopens) sinks; safe to call again on reload.
   void configure(const LogOptions& opts);
+  // Opens the log file again (SIGHUP, after rotation). Writers on other threads never see a
+  // closed descriptor: the new file is put on the descriptor number the logger already owns
+  // (dup3), so a line is written to the old file or the new one, never to whatever socket the
+  // kernel would give a freed number.
   void reopen();
   [[nodiscard]] bool enabled(LogLevel level) const {
     return static_cast<int>(level) <= max_level_.load(std::memory_order_relaxed);
   }
   void write(LogLevel level, std::string_view text);
+  // The descriptor lines go to (-1: no file); for tests.
+  [[nodiscard]] int file_descriptor() const { return file_fd_.load(); }
 
  private:
-  Logger() = default;
+  void reopen_locked();
+
   std::atomic<int> max_level_{static_cast<int>(LogLevel::Log)};
-  std::atomic<int> file_fd_{-1};
+  std::atomic<int> file_fd_{-1};  // what writers use: slot_ or -1
   std::atomic<bool> to_stderr_{true};
   std::atomic<bool> json_{false};
+  std::mutex mu_;  // configure and reopen (the signal thread, a console SET)
   std::string path_;
+  int slot_ = -1;  // the descriptor number owned for the log file, once opened; never closed
 };
 
 template <typename... Args>

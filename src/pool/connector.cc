@@ -267,6 +267,10 @@ void ServerConn::on_login_io() {
       fail_connect("server login failed", false);
       return;
     }
+    if (r.kind == net::IoResult::Kind::Data && r.n == 0) {  // no room: never retry in a loop
+      fail_connect("server login message too large", false);
+      return;
+    }
     for (;;) {
       proto::Header h;
       auto st = proto::decode_header(io.scan_ptr(), io.unscanned(), kMaxLoginFrame, h);

@@ -204,6 +204,10 @@ static bool read_frames(ServerConn& s, Fn&& fn) {
               false);
       return false;
     }
+    if (r.kind == net::IoResult::Kind::Data && r.n == 0) {  // no room: never retry in a loop
+      s.close("server message too large", false);
+      return false;
+    }
     // Handle every complete frame.
     for (;;) {
       proto::Header h;

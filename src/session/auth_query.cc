@@ -189,6 +189,10 @@ void AuthQuery::read_server() {
       finish(AuthLookup{AuthLookup::Kind::QueryFailed, std::nullopt, {}}, false);
       return;
     }
+    if (r.kind == net::IoResult::Kind::Data && r.n == 0) {  // no room: never retry in a loop
+      finish(AuthLookup{AuthLookup::Kind::QueryFailed, std::nullopt, {}}, false);
+      return;
+    }
   }
 }
 

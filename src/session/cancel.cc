@@ -1,6 +1,7 @@
 // Cancel routing (Client::route_cancel / cancel_request_received) and CancelConn.
 #include "session/cancel.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -79,6 +80,23 @@ void CancelConn::finish() {
 // A CancelRequest arrived on this (fresh) client connection: find the owner of the key.
 void Client::route_cancel(std::uint32_t pid, std::uint32_t secret) {
   state = ClientState::CancelWait;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (unix_socket || ::getpeername(io.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    ss.ss_family = AF_UNIX;
+  }
+  int limit = worker.cfg().settings.cancel_rate_limit;
+  auto v = worker.shared().cancel_limiter.admit(ss, len, limit, worker.loop().now());
+  if (v.report > 0) {
+    core::log(core::LogLevel::Warning,
+              "cancel_rate_limit: dropped {} cancel request(s) over {} a second from one source "
+              "address (last from {})",
+              v.report, limit, peer);
+  }
+  if (!v.allowed) {
+    close("cancel request over cancel_rate_limit");  // as a wrong key: nothing is routed
+    return;
+  }
   std::uint64_t key = (std::uint64_t{pid} << 32) | secret;
   auto owner_id = static_cast<std::size_t>(secret & 0xffu);
   auto& workers = worker.shared().workers;

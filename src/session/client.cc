@@ -94,6 +94,21 @@ void Client::on_io(std::uint32_t events) {
       on_auth_input();
       break;
     case ClientState::LoginWait:
+      // Authenticated, waiting for the pool's first server: a client may already send its
+      // first queries (Postgres accepts them before ReadyForQuery). They are kept, at most a
+      // buffer block of them (the rest waits in the socket), and run once login completes.
+      io.consume_scanned();  // login input (nothing sluice sends points into it)
+      while (io.readable) {
+        if (io.in.allocated() && io.in.free_tail() == 0) io.compact();
+        if (io.in.allocated() && io.in.free_tail() == 0) break;  // full: read after login
+        auto r = io.read(worker.buffers());
+        if (r.kind == net::IoResult::Kind::Eof || r.kind == net::IoResult::Kind::Error) {
+          close("client unexpected eof");
+          return;
+        }
+      }
+      worker.buffers().release_if_empty(io.in);
+      break;
     case ClientState::CancelWait: {
       // Nothing may arrive here but the end of the connection.
       if (!io.readable) break;

@@ -115,6 +115,7 @@ class Client final : public net::Pollable,
                       std::uint32_t version);
   void begin_auth();
   void on_auth_input();
+  bool read_login_input(std::uint32_t need);  // false: wait for input (or closed)
   bool handle_auth_message(std::string_view body);
   void auth_succeeded();
   void fail_auth(const char* sqlstate = nullptr, std::string_view message = {});

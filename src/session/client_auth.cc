@@ -18,6 +18,7 @@
 #include "session/auth_query.h"
 #include "session/auth_state.h"
 #include "session/client.h"
+#include "session/plain_scram.h"
 
 namespace sluice::session {
 namespace {
@@ -462,8 +463,10 @@ bool Client::handle_auth_message(std::string_view body) {
         if (auth_->user_known && is_scram_secret(stored)) {
           if (auto sec = a::parse_scram_secret(stored)) auth_->scram.emplace(std::move(*sec), opts);
         } else if (auth_->user_known && !a::is_md5_hash(stored)) {
-          auto srv = a::ScramServer::with_password(stored, opts);
-          if (srv) auth_->scram.emplace(std::move(srv.value()));
+          // Derived once per user and password (plain_scram.h): same salt every attempt.
+          if (auto sec = PlainScramSecrets::instance().get(user_name, stored)) {
+            auth_->scram.emplace(*sec, opts);
+          }
         }
         if (!auth_->scram) {  // unknown user or an md5-only secret: a convincing failure
           auto m = a::ScramServer::mock(user_name, worker.shared().scram_mock_key, opts);

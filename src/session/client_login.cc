@@ -106,30 +106,44 @@ void Client::on_startup_input() {
     }
     if (ls == proto::StartupStatus::Ok && io.unscanned() >= len) {
       if (!handle_first_packet(len)) return;
-      io.consume_scanned();
       continue;
     }
-    if (ls == proto::StartupStatus::Ok && len > io.in.cap - io.in.lo) {
-      if (!io.reserve(worker.buffers(), len)) {
-        close("out of memory");
-        return;
-      }
-    }
-    if (!io.readable) {
-      worker.buffers().release_if_empty(io.in);
-      return;
-    }
-    auto r = io.read(worker.buffers());
-    if (r.kind == net::IoResult::Kind::Eof || r.kind == net::IoResult::Kind::Error) {
-      close("client unexpected eof");
-      return;
-    }
+    if (!read_login_input(ls == proto::StartupStatus::Ok ? len : 0)) return;
   }
+}
+
+// Every login read makes progress or ends: the input consumed so far is dropped (nothing
+// sluice sends during login points into it), room is made for `need` bytes from the scan
+// position (a packet whose length is known, already checked against its cap), and a read that
+// cannot take a byte closes the client instead of being retried.
+bool Client::read_login_input(std::uint32_t need) {
+  io.consume_scanned();
+  if (need > io.unscanned() && !io.reserve(worker.buffers(), need)) {
+    close("out of memory", proto::sqlstate::kProgramLimitExceeded, "out of memory");
+    return false;
+  }
+  if (!io.readable) {
+    worker.buffers().release_if_empty(io.in);
+    return false;
+  }
+  if (io.in.allocated() && io.in.free_tail() == 0) io.compact();
+  auto r = io.read(worker.buffers());
+  if (r.kind == net::IoResult::Kind::Eof || r.kind == net::IoResult::Kind::Error) {
+    close("client unexpected eof");
+    return false;
+  }
+  if (r.kind == net::IoResult::Kind::Data && r.n == 0) {  // no room: cannot happen, never spin
+    close("login message exceeds the buffer", proto::sqlstate::kProtocolViolation,
+          "invalid message length");
+    return false;
+  }
+  return true;
 }
 
 bool Client::handle_first_packet(std::uint32_t len) {
   proto::StartupPacket pkt = proto::parse_startup(io.scan_ptr(), len);
   io.scan += len;
+  io.consume_scanned();  // the packet was copied out; what follows it stays
   switch (pkt.kind) {
     case proto::StartupKind::SslRequest:
     case proto::StartupKind::GssEncRequest: {
@@ -267,6 +281,8 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
 void Client::on_auth_input() {
   for (;;) {
     if (state != ClientState::Auth) return;
+    // While auth_query looks the user up, nothing was asked yet: input waits (read later).
+    if (auth_->lookup != nullptr) return;
     proto::Header h;
     auto hs = proto::decode_header(io.scan_ptr(), io.unscanned(), kMaxAuthMessage, h);
     if (hs == proto::HeaderStatus::LengthTooSmall || hs == proto::HeaderStatus::LengthTooLarge) {
@@ -284,21 +300,8 @@ void Client::on_auth_input() {
       io.consume_scanned();
       continue;
     }
-    if (hs == proto::HeaderStatus::Ok && h.wire_size() > io.in.cap - io.in.lo) {
-      if (!io.reserve(worker.buffers(), static_cast<std::uint32_t>(h.wire_size()))) {
-        close("out of memory");
-        return;
-      }
-    }
-    if (!io.readable) {
-      worker.buffers().release_if_empty(io.in);
-      return;
-    }
-    auto r = io.read(worker.buffers());
-    if (r.kind == net::IoResult::Kind::Eof || r.kind == net::IoResult::Kind::Error) {
-      close("client unexpected eof");
-      return;
-    }
+    auto need = hs == proto::HeaderStatus::Ok ? static_cast<std::uint32_t>(h.wire_size()) : 0u;
+    if (!read_login_input(need)) return;
   }
 }
 
@@ -425,9 +428,12 @@ void Client::send_welcome(const std::vector<std::pair<std::string, std::string>>
   (void)io.out.commit_synth(mark);
   std::vector<std::pair<std::string, std::string>>().swap(startup_);
   last_activity = worker.loop().now();
-  // Login is over: an idle client holds no buffer.
+  // Login is over: an idle client holds no buffer, unless the client sent more with its
+  // last login message (or while it waited): no new edge will announce those bytes, so they
+  // are handled once this event is done (on_deferred).
   io.consume_scanned();
   worker.buffers().release_if_empty(io.in);
+  if (io.unscanned() > 0 || io.readable) worker.loop().defer(*this);
 }
 
 }  // namespace sluice::session

@@ -15,6 +15,7 @@
 #include "core/intrusive_list.h"
 #include "pool/pool.h"
 #include "pool/worker_base.h"
+#include "session/cancel_limit.h"
 
 namespace sluice::session {
 
@@ -50,8 +51,9 @@ struct Shared {
   std::atomic<bool> draining{false};  // SIGTERM: no new clients, close idle ones
   std::atomic<bool> accepting{true};
   std::atomic<ShutdownMode> shutdown{ShutdownMode::None};
-  uid_t uid = 0;               // ours, for admin login by peer credentials
-  std::string scram_mock_key;  // per-process secret for unknown-user SCRAM
+  uid_t uid = 0;                 // ours, for admin login by peer credentials
+  std::string scram_mock_key;    // per-process secret for unknown-user SCRAM
+  CancelLimiter cancel_limiter;  // cancel_rate_limit, across workers
 
   // The current configuration; workers pick it up when the version moves.
   void publish_config(config::ConfigPtr cfg);

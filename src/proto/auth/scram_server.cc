@@ -18,14 +18,13 @@ core::Result<ScramServer> ScramServer::with_password(std::string_view password, 
 
 core::Result<ScramServer> ScramServer::mock(std::string_view user, std::string_view mock_key,
                                             Options opts) {
-  std::string seed(user);
-  seed += mock_key;
+  // HMAC(mock_key, user): stable for a user within a process, unpredictable without the key.
   ScramKey digest{};
-  const bool ok = scram_sha256(std::span<const std::uint8_t>(
-                                   reinterpret_cast<const std::uint8_t*>(seed.data()), seed.size()),
-                               digest);
-  OPENSSL_cleanse(seed.data(), seed.size());
-  if (!ok) return core::Error{"SHA-256 failed in libcrypto"};
+  if (!scram_hmac(std::span<const std::uint8_t>(
+                      reinterpret_cast<const std::uint8_t*>(mock_key.data()), mock_key.size()),
+                  user, digest)) {
+    return core::Error{"HMAC-SHA-256 failed in libcrypto"};
+  }
   ScramSecret secret;
   secret.iterations = kScramDefaultIterations;
   secret.salt.assign(reinterpret_cast<const char*>(digest.data()), kScramDefaultSaltLen);

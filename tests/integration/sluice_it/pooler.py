@@ -1,4 +1,5 @@
 # Starting, configuring, signalling and stopping one pooler process (sluice, or PgBouncer to check the tests).
+import functools
 import os
 import resource
 import signal
@@ -16,7 +17,7 @@ ADMIN_USER = "itadmin"
 ADMIN_PASSWORD = "itadmin-pw"
 
 # [pgbouncer] keys only sluice knows; left out of the ini when the binary is PgBouncer.
-SLUICE_ONLY_KEYS = {"workers"}
+SLUICE_ONLY_KEYS = {"workers", "cancel_rate_limit"}
 
 
 class PoolerBinary:
@@ -47,6 +48,7 @@ class Pooler:
         self.proc: subprocess.Popen | None = None
         self.expect_exit = False
         self.env = child_env(self.dir)
+        self.nofile_limit: int | None = None  # RLIMIT_NOFILE for the process (set before start)
 
         self.settings = {
             "listen_addr": "127.0.0.1",
@@ -116,7 +118,7 @@ class Pooler:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_no_core_dumps,
+            preexec_fn=functools.partial(_child_limits, self.nofile_limit),
             **self.os_user.popen_kwargs(),
         )
         out.close()
@@ -284,8 +286,10 @@ def _read(path: str) -> str:
         return ""
 
 
-def _no_core_dumps() -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _child_limits(nofile: int | None) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core dumps
+    if nofile is not None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
 
 def wait_pid_gone(pid: int, timeout: float) -> None:

@@ -146,10 +146,22 @@ class WireConn:
                 return msgs
             msgs.append(msg)
 
-    def login(self, user: str, database: str, password: str | None = None, **params: str) -> None:
-        """Startup and authentication (trust, cleartext, md5, SCRAM-SHA-256) up to ReadyForQuery."""
+    def login(self, user: str, database: str, password: str | None = None, *,
+              packet: bytes | None = None, sent: bool = False, pipeline: bytes = b"",
+              **params: str) -> None:
+        """Startup and authentication (trust, cleartext, md5, SCRAM-SHA-256) up to ReadyForQuery.
+
+        `packet` replaces the startup packet built from the arguments; `sent`: it was sent
+        already. `pipeline` is sent in the same write as the last login message the client
+        sends (the startup packet with trust, else the password or SCRAM final message).
+        """
         scram = None
-        self.send(startup_packet(user, database, **params))
+        rest = pipeline
+        first = packet if packet is not None else startup_packet(user, database, **params)
+        if not sent:
+            self.send(first + (rest if password is None else b""))
+            if password is None:
+                rest = b""
         while True:
             msg = self.read_message()
             if msg is None:
@@ -163,15 +175,18 @@ class WireConn:
                     scram = _ScramClient(password or "")
                     self.send(scram.initial_response())
                 elif code == 11:
-                    self.send(message(b"p", scram.final_message(body[4:])))
+                    self.send(message(b"p", scram.final_message(body[4:])) + rest)
+                    rest = b""
                 elif code == 12:
                     scram.verify_server(body[4:])
                 elif code == 3:
-                    self.send(message(b"p", (password or "").encode() + b"\0"))
+                    self.send(message(b"p", (password or "").encode() + b"\0") + rest)
+                    rest = b""
                 elif code == 5:
                     inner = hashlib.md5(((password or "") + user).encode()).hexdigest()
                     outer = hashlib.md5(inner.encode() + body[4:8]).hexdigest()
-                    self.send(message(b"p", b"md5" + outer.encode() + b"\0"))
+                    self.send(message(b"p", b"md5" + outer.encode() + b"\0") + rest)
+                    rest = b""
                 else:
                     raise NotImplementedError(f"auth method {code}")
             elif kind == b"K":
