@@ -335,9 +335,8 @@ void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a
   w.assigned = &s;
   w.delivery_pending = true;
   // A waiter of another worker: the server moves there after this loop iteration (run()).
-  s.state = w.home == &current ? ServerState::Active : ServerState::Handoff;
+  move(s, w.home == &current ? ServerState::Active : ServerState::Handoff);
   s.linked_once = true;
-  ++p.active;
   core::Micros waited = clock_now(current) - w.wait_since;
   ++p.total_waits;
   p.total_wait_time += waited;
@@ -348,23 +347,23 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
   Pool& p = *s.pool;
   core::Micros now = clock_now(current);
   if (s.close_requested || p.disabled) {
-    s.state = ServerState::Closing;
+    move(s, ServerState::Closing);
     a.add().closes.emplace_back(&s, p.disabled ? "database removed" : "reconnect requested");
     return;
   }
   if (stale(s, p)) {
-    s.state = ServerState::Closing;
+    move(s, ServerState::Closing);
     a.add().closes.emplace_back(&s, "database configuration changed");
     return;
   }
   if (s.lifetime > 0 ? now - s.connected_at >= s.lifetime : s.linked_once) {
     // server_lifetime = 0: a connection serves one client (or transaction) only
-    s.state = ServerState::Closing;
+    move(s, ServerState::Closing);
     a.add().closes.emplace_back(&s, "server lifetime over");
     return;
   }
   if (closes_on_release(p)) {
-    s.state = ServerState::Closing;
+    move(s, ServerState::Closing);
     a.add().closes.emplace_back(&s, "pause mode");
     return;
   }
@@ -372,10 +371,8 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
     give(s, *w, current, a);
     return;
   }
-  s.state = ServerState::Idle;
   s.idle_since = now;
-  p.idle[static_cast<std::size_t>(current.id())].push_back(s);
-  ++p.idle_count;
+  move(s, ServerState::Idle);
 }
 
 // The waiter a released server of worker `on` goes to (removed from the queue). Strict FIFO
@@ -425,23 +422,21 @@ ServerConn* PoolManager::pop_matching_idle(Pool& p, WorkerBase& on, const void* 
       needs_check(*found, clock_now(on))) {
     return nullptr;  // the general path deals with it
   }
-  idle.remove(*found);
-  --p.idle_count;
-  return found;
+  return found;  // still Idle: the caller moves it
 }
 
 bool PoolManager::stale(const ServerConn& s, const Pool& p) {
   return s.target && p.target && s.target->generation != p.target->generation;
 }
 
-// An idle server of worker `on` that may still be used; stale ones met on the way are closed.
+// An idle server of worker `on` that may still be used (still Idle: the caller moves it);
+// stale ones met on the way are closed, ones idle too long checked first.
 ServerConn* PoolManager::pop_fresh_idle(Pool& p, WorkerBase& on, Actions& a) {
   auto& idle = p.idle[static_cast<std::size_t>(on.id())];
   core::Micros now = clock_now(on);
-  while (ServerConn* s = idle.pop_front()) {
-    --p.idle_count;
+  while (ServerConn* s = idle.front()) {
     if (s->close_requested || stale(*s, p)) {
-      s->state = ServerState::Closing;
+      move(*s, ServerState::Closing);
       a.add().closes.emplace_back(s, "database configuration changed");
     } else if (needs_check(*s, now)) {
       start_check(p, *s, a);  // comes back through release() and make_available()
@@ -452,13 +447,67 @@ ServerConn* PoolManager::pop_fresh_idle(Pool& p, WorkerBase& on, Actions& a) {
   return nullptr;
 }
 
+// The one place a server's state changes once it has logged in (manager lock held): leaves the
+// old state's list and counter, enters the new one's. States and what counts them:
+// Connecting/Login (and Internal while logging in: connect_query) `connecting`; Idle the
+// worker's idle list and `idle_count`; Active/Handoff `active`; Internal for
+// server_check_query `checking`; Closing and Closed nothing but `servers`, which only
+// server_closed() lowers (a slot is free once the socket is).
+void PoolManager::move(ServerConn& s, ServerState to) {
+  Pool& p = *s.pool;
+  auto opening = [](ServerState x) {
+    return x == ServerState::Connecting || x == ServerState::Login;
+  };
+  switch (s.state.get()) {
+    case ServerState::Connecting:
+    case ServerState::Login:
+      if (!opening(to)) --p.connecting;
+      break;
+    case ServerState::Idle:
+      p.idle[static_cast<std::size_t>(s.worker->id())].remove(s);
+      --p.idle_count;
+      break;
+    case ServerState::Active:
+    case ServerState::Handoff:
+      --p.active;
+      break;
+    case ServerState::Internal:
+      if (s.checking) {
+        s.checking = false;
+        --p.checking;
+      }
+      break;
+    case ServerState::Closing:
+    case ServerState::Closed:
+      break;
+  }
+  switch (to) {
+    case ServerState::Idle:
+      p.idle[static_cast<std::size_t>(s.worker->id())].push_back(s);
+      ++p.idle_count;
+      break;
+    case ServerState::Active:
+    case ServerState::Handoff:
+      ++p.active;
+      break;
+    default:
+      break;
+  }
+  s.state = to;
+}
+
+void PoolManager::begin_internal(ServerConn& s) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (s.state != ServerState::Internal) move(s, ServerState::Internal);
+}
+
 bool PoolManager::needs_check(const ServerConn& s, core::Micros now) const {
   if (!cfg_ || cfg_->settings.server_check_query.empty()) return false;  // "" disables checks
   return now - s.idle_since >= cfg_->settings.server_check_delay;
 }
 
 void PoolManager::start_check(Pool& p, ServerConn& s, Actions& a) {
-  s.state = ServerState::Internal;
+  move(s, ServerState::Internal);
   s.checking = true;
   ++p.checking;
   a.add().checks.push_back(&s);
@@ -490,9 +539,8 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
       if (got == nullptr) got = pop_fresh_idle(p, current, a);
     }
     if (got != nullptr) {
-      got->state = ServerState::Active;
+      move(*got, ServerState::Active);
       got->linked_once = true;
-      ++p.active;
     }
   }
   if (got != nullptr) {
@@ -559,13 +607,8 @@ void PoolManager::release(ServerConn& s, WorkerBase& current) {
   Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (s.state == ServerState::Active) --s.pool->active;
-    if (s.checking) {
-      s.checking = false;
-      --s.pool->checking;
-    }
     s.user = nullptr;
-    make_available(s, current, a);
+    make_available(s, current, a);  // moves it out of Active or Internal
   }
   run(a, current);
 }
@@ -576,7 +619,8 @@ void PoolManager::server_ready(ServerConn& s, WorkerBase& current,
   {
     std::lock_guard<std::mutex> g(mu_);
     Pool& p = *s.pool;
-    --p.connecting;
+    // Logged in (connect_query done, if any): leaves the `connecting` count in make_available.
+    s.state = ServerState::Login;
     p.last_connect_failed = 0;
     p.last_login_error.clear();
     p.login_failing = false;
@@ -598,25 +642,7 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
   {
     std::lock_guard<std::mutex> g(mu_);
     Pool& p = *s.pool;
-    switch (s.state) {
-      case ServerState::Idle:
-        p.idle[static_cast<std::size_t>(s.worker->id())].remove(s);
-        --p.idle_count;
-        break;
-      case ServerState::Active:
-        --p.active;
-        break;
-      case ServerState::Connecting:
-      case ServerState::Login:
-        --p.connecting;
-        break;
-      default:
-        break;
-    }
-    if (s.checking) {
-      s.checking = false;
-      --p.checking;
-    }
+    move(s, ServerState::Closed);
     if (s.usable_counted && !stale(s, p)) --p.usable;
     s.usable_counted = false;
     --p.servers;
@@ -640,9 +666,8 @@ bool PoolManager::evict_for(Pool& p, WorkerBase& current, Actions& a) {
   for (auto& [k, q] : pools_) {
     if (q.get() == &p || q->idle_count == 0) continue;
     if (by_db ? q->db != p.db : q->user != p.user) continue;
-    if (ServerConn* s = q->idle[static_cast<std::size_t>(current.id())].pop_front()) {
-      --q->idle_count;
-      s->state = ServerState::Closing;
+    if (ServerConn* s = q->idle[static_cast<std::size_t>(current.id())].front()) {
+      move(*s, ServerState::Closing);
       a.add().closes.emplace_back(s, "evicted");
       return true;
     }
@@ -660,9 +685,8 @@ void PoolManager::evict_one(Pool& q, WorkerBase& owner) {
   Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (ServerConn* s = q.idle[static_cast<std::size_t>(owner.id())].pop_front()) {
-      --q.idle_count;
-      s->state = ServerState::Closing;
+    if (ServerConn* s = q.idle[static_cast<std::size_t>(owner.id())].front()) {
+      move(*s, ServerState::Closing);
       a.add().closes.emplace_back(s, "evicted");
     }
   }
@@ -671,7 +695,7 @@ void PoolManager::evict_one(Pool& q, WorkerBase& owner) {
 
 void PoolManager::handoff_arrived(ServerConn& s) {
   std::lock_guard<std::mutex> g(mu_);
-  s.state = ServerState::Active;
+  move(s, ServerState::Active);
 }
 
 void PoolManager::maintain_worker(WorkerBase& w) {
@@ -706,16 +730,11 @@ void PoolManager::maintain_worker(WorkerBase& w) {
         }
       });
       for (auto& [s, why] : drop) {
-        idle.remove(*s);
-        --p->idle_count;
-        s->state = ServerState::Closing;
+        move(*s, ServerState::Closing);
         a.add().closes.emplace_back(s, why);
       }
-      for (ServerConn* s : check) {
-        idle.remove(*s);
-        --p->idle_count;
+      for (ServerConn* s : check)
         start_check(*p, *s, a);
-      }
     }
   }
   run(a, w);
@@ -785,9 +804,8 @@ void PoolManager::reconnect_all(WorkerBase& current) {
 void PoolManager::take_own_idle(Pool& p, WorkerBase* current, Actions& a, const char* why) {
   if (current == nullptr) return;
   auto& list = p.idle[static_cast<std::size_t>(current->id())];
-  while (ServerConn* s = list.pop_front()) {
-    --p.idle_count;
-    s->state = ServerState::Closing;
+  while (ServerConn* s = list.front()) {
+    move(*s, ServerState::Closing);
     a.add().closes.emplace_back(s, why);
   }
 }

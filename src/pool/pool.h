@@ -221,6 +221,8 @@ class PoolManager {
 
   // A clean server (ReadyForQuery 'I', nothing owed) goes to the next waiter or idle.
   void release(ServerConn& s, WorkerBase& current);
+  // Its owner runs a query of its own on a linked server (reset, ROLLBACK): no longer Active.
+  void begin_internal(ServerConn& s);
   // A server finished login (and connect_query): same as release, and learns the welcome.
   void server_ready(ServerConn& s, WorkerBase& current,
                     std::vector<std::pair<std::string, std::string>> params);
@@ -355,6 +357,7 @@ class PoolManager {
   void run_anywhere(Actions& a, WorkerBase* current);
   // A server moved to another worker is registered there: Active again (under the lock).
   void handoff_arrived(ServerConn& s);
+  void move(ServerConn& s, ServerState to);
 
   [[nodiscard]] core::Micros clock_now(WorkerBase& w) const {
     return clock_ != nullptr ? clock_->now() : w.loop().now();

@@ -113,8 +113,7 @@ void ServerConn::close(std::string_view reason, bool graceful) {
   }
   // connect_query runs as Internal but the pool still counts the server as connecting.
   if (login && state == ServerState::Internal) state = ServerState::Login;
-  worker->pools->server_closed(*this, *worker);
-  state = ServerState::Closed;
+  worker->pools->server_closed(*this, *worker);  // Closed from here
   user = nullptr;
   if (io.fd >= 0) {
     worker->loop().remove(io.fd);
@@ -173,7 +172,11 @@ void ServerConn::run_internal(std::string sql, After after, std::string_view wha
 void ServerConn::run_internal(const std::vector<std::string>& sqls, After after,
                               std::string_view what) {
   if (closed_) return;
-  state = ServerState::Internal;
+  if (login) {
+    state = ServerState::Internal;  // connect_query: still counted as logging in
+  } else {
+    worker->pools->begin_internal(*this);
+  }
   user = nullptr;
   internal_after_ = after;
   internal_what_ = std::string(what);

@@ -18,6 +18,18 @@ RUN_SECONDS = 25
 TARGET_QUERIES = 40000
 
 
+def _fatal(exc: BaseException) -> bool:
+    """The error, or one it happened while handling, is FATAL: the session is ending. libpq may
+    see the end of the socket only later (in pipeline mode it first says "cannot exit pipeline
+    mode while busy"), so the connection does not look broken yet."""
+    while exc is not None:
+        diag = getattr(exc, "diag", None)
+        if diag is not None and diag.severity_nonlocalized in ("FATAL", "PANIC"):
+            return True
+        exc = exc.__context__
+    return False
+
+
 class Checker:
     def __init__(self, pooler, i):
         self.pooler = pooler
@@ -80,7 +92,7 @@ class Checker:
                     conn = self._connect()
                 self._one(conn, seq)
             except psycopg.Error as exc:
-                if conn is not None and not (conn.closed or conn.broken):
+                if conn is not None and not (conn.closed or conn.broken) and not _fatal(exc):
                     # An error on a connection that is still up: not what was asked for.
                     self.wrong.append(f"client {self.i} seq {seq}: {type(exc).__name__}: {exc}")
                 else:  # killed, or its server was: allowed. Start again on a new connection.
