@@ -201,16 +201,28 @@ def run_mode(mode: Mode, args, schedule: str, binary: PoolerBinary | None, pg_us
     mdir = pg_user.makedirs(os.path.join(args.workdir, mode.name), 0o755)
     outdir = pg_user.makedirs(os.path.join(mdir, "out"), 0o755)
     pg = PgCluster(mdir, pg_user)
-    pooler = background = None
-    result = {"mode": mode.name, "describe": mode.describe(), "results": {}, "notes": []}
+    result = {"mode": mode.name, "describe": mode.describe(), "results": {}, "notes": [], "diffs": {},
+              "diffs_file": os.path.join(outdir, "regression.diffs")}
     t0 = time.monotonic()
     pg.init()
     pg.start()
     try:
+        _run_mode(mode, args, schedule, binary, pg_user, pg, mdir, outdir, result)
+    except Exception as exc:  # noqa: BLE001 - one mode failing to run is a result, not the end
+        result["notes"].append(f"could not run: {exc!r}"[:2000])
+    finally:
+        pg.stop()
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+def _run_mode(mode, args, schedule, binary, pg_user, pg, mdir, outdir, result) -> None:
+    pooler = background = None
+    try:
         prepare_cluster(pg)
         host, port = pg.host, pg.port
         if mode.pool_mode is not None:
-            pooler = Pooler(binary, pg, os.path.join(mdir, "pooler"), {
+            settings = {
                 "pool_mode": mode.pool_mode,
                 "default_pool_size": mode.pool_size,
                 "workers": args.workers,
@@ -219,7 +231,16 @@ def run_mode(mode: Mode, args, schedule: str, binary: PoolerBinary | None, pg_us
                 "log_connections": 0,
                 "log_disconnections": 0,
                 "auth_file": None,  # trust without an auth file: any role the tests create
-            }, {"*": f"host={pg.host} port={pg.port}"}, None, None)
+            }
+            auth = None
+            if binary.is_pgbouncer:
+                # PgBouncer's trust still needs the user in the auth file: look roles up instead.
+                settings.update(auth_file=os.path.join(mdir, "pooler", "userlist.txt"), auth_user="postgres",
+                                # pg_regress sends options=-c intervalstyle=...; PgBouncer 1.18 refuses it
+                                ignore_startup_parameters="extra_float_digits,options")
+                auth = {"postgres": "unused"}
+            pooler = Pooler(binary, pg, os.path.join(mdir, "pooler"), settings,
+                            {"*": f"host={pg.host} port={pg.port}"}, None, auth)
             pooler.start()
             host, port = pooler.host, pooler.port
             result["pooler"] = binary.version_line
@@ -248,8 +269,10 @@ def run_mode(mode: Mode, args, schedule: str, binary: PoolerBinary | None, pg_us
                 result["notes"].append(f"pg_regress still running after {args.timeout}s: stopped")
                 if pooler is not None:
                     result["hung_clients"] = hung_clients(pooler)
-                os.killpg(proc.pid, signal.SIGKILL)  # pg_regress and its psql children
-                proc.wait(30)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)  # pg_regress and its psql children
+                    proc.wait(30)
         with open(log_path, errors="replace") as f:
             stdout = f.read()
         result["results"] = parse_results(stdout)
@@ -267,9 +290,6 @@ def run_mode(mode: Mode, args, schedule: str, binary: PoolerBinary | None, pg_us
             if complaint:
                 result["notes"].append(complaint)
             result["pooler_log_errors"] = pooler_errors(pooler)
-        pg.stop()
-    result["seconds"] = round(time.monotonic() - t0, 1)
-    return result
 
 
 def create_database(host: str, port: int) -> None:
@@ -359,7 +379,13 @@ def read_baseline(path: str) -> dict[str, int]:
     return base
 
 
+def _interrupted(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every mode's cleanup
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGHUP, _interrupted)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--srcdir", required=True, help="src/test/regress of PostgreSQL 15")
     ap.add_argument("--dlpath", required=True, help="directory with regress.so, autoinc.so, refint.so")
