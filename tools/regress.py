@@ -400,6 +400,13 @@ def check_baseline(runs: list[dict], tests: list[str], base: dict[str, int]) -> 
                 print(f"regress: FAIL direct ran {len(r['results'])} of {len(tests)} tests", flush=True)
                 rc = 1
             continue
+        not_run = [t for t in tests if t not in r["results"]]
+        if not_run or r["notes"]:
+            # A hang (stopped at --timeout), a pooler that died or a mode that could not start
+            # fails whatever the baseline says.
+            print(f"regress: FAIL {r['mode']}: {len(not_run)} tests not run; "
+                  + "; ".join(n[:200] for n in r["notes"]), flush=True)
+            rc = 1
         extra = beyond_direct(runs, tests, r)
         if extra is None:
             print("regress: FAIL --ci needs the direct mode to compare with", flush=True)
