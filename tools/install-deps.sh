@@ -17,6 +17,8 @@ PACKAGES=(
   # run and test
   postgresql-15 postgresql-contrib pgbouncer python3-pytest python3-psycopg python3-asyncpg
   python3-pytest-timeout python3-prometheus-client socat strace valgrind ccache
+  # PostgreSQL's regression suite (tools/regress.sh): its C module is built against the headers
+  postgresql-server-dev-15 make bzip2
 )
 # Node may come from elsewhere (e.g. a nodesource build that bundles npm); only fill the gaps.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)

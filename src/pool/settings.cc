@@ -195,8 +195,13 @@ std::string session_probe_sql(bool settings, bool state, std::string_view login_
         "SELECT (SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() "
         "AND locktype = 'advisory'), (SELECT count(*) FROM pg_catalog.pg_listening_channels()), "
         "(SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = "
-        "pg_catalog.pg_my_temp_schema()), (SELECT count(*) FROM pg_catalog.pg_cursors WHERE "
-        "is_holdable);";
+        "pg_catalog.pg_my_temp_schema()) + (SELECT count(*) FROM pg_catalog.pg_proc WHERE "
+        "pronamespace = pg_catalog.pg_my_temp_schema()) + (SELECT count(*) FROM "
+        "pg_catalog.pg_type WHERE typnamespace = pg_catalog.pg_my_temp_schema() AND typrelid = 0) "
+        "+ (SELECT count(*) FROM pg_catalog.pg_statistic_ext WHERE stxnamespace = "
+        "pg_catalog.pg_my_temp_schema()) + (SELECT count(*) FROM pg_catalog.pg_operator WHERE "
+        "oprnamespace = pg_catalog.pg_my_temp_schema()), (SELECT count(*) FROM "
+        "pg_catalog.pg_cursors WHERE is_holdable);";
   }
   return sql;
 }

@@ -74,7 +74,11 @@ Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusa
   for (const auto& op : e.prepared_ops) {
     switch (op.op) {
       case sql::Effects::Op::Prepare:
-        if (s.sql_prepared && s.sql_prepared->count(op.name) != 0) {
+        if (ss.sql_prepared.count(op.name) != 0) {
+          // The client has one of that name: the server must have it too, so that it refuses
+          // this PREPARE ("already exists") as a direct connection would.
+          ensure_sql_prepared(op.name);
+        } else if (s.sql_prepared && s.sql_prepared->count(op.name) != 0) {
           // Left by another client: make room for this one's.
           inject_internal_query("DEALLOCATE " + quote_ident(op.name));
           s.sql_prepared->erase(op.name);

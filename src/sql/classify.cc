@@ -56,6 +56,25 @@ std::string literal_arg(const json& args, std::size_t i) {
   return c["sval"]["sval"].get<std::string>();
 }
 
+// A qualified name list (schema first) in an explicit pg_temp schema.
+bool temp_name(const json& names) {
+  if (!names.is_array() || names.size() < 2) return false;
+  const json& first = names.front();
+  if (!first.contains("String") || !first["String"].contains("sval")) return false;
+  return first["String"]["sval"].get<std::string>().rfind("pg_temp", 0) == 0;
+}
+
+// Objects other than relations that CREATE can put in pg_temp: functions, statistics, types,
+// domains, operators, aggregates, collations, conversions. The name field of each statement kind.
+const char* temp_object_names(const std::string& kind) {
+  if (kind == "CreateFunctionStmt") return "funcname";
+  if (kind == "CreateStatsStmt" || kind == "DefineStmt") return "defnames";
+  if (kind == "CreateDomainStmt") return "domainname";
+  if (kind == "CreateEnumStmt" || kind == "CreateRangeStmt") return "typeName";
+  if (kind == "CreateConversionStmt") return "conversion_name";
+  return nullptr;
+}
+
 // Function calls anywhere in a statement.
 void walk_functions(const json& j, Effects& e) {
   if (j.is_object()) {
@@ -124,6 +143,13 @@ void classify_statement(const json& stmt, std::string_view text, const json& raw
       e.state = true;
       e.pin_reason = "temp table";
     }
+    // CREATE TABLE ... AS EXECUTE p: the server must have p.
+    const json& q = n.value("query", json());
+    if (q.is_object() && q.contains("ExecuteStmt")) classify_statement(q, text, raw, e);
+  } else if (kind == "ExplainStmt") {
+    // EXPLAIN [ANALYZE] runs or plans its statement: EXECUTE needs p on the server; ANALYZE of
+    // CREATE TEMP TABLE AS creates the table.
+    classify_statement(n.value("query", json()), text, raw, e);
   } else if (kind == "ViewStmt") {
     if (temp_rel(n.value("view", json()))) {
       e.state = true;
@@ -133,6 +159,16 @@ void classify_statement(const json& stmt, std::string_view text, const json& raw
     if (n.contains("intoClause") && temp_rel(n["intoClause"].value("rel", json()))) {
       e.state = true;
       e.pin_reason = "temp table";
+    }
+  } else if (const char* field = temp_object_names(kind); field != nullptr) {
+    if (temp_name(n.value(field, json()))) {
+      e.state = true;
+      e.pin_reason = "temp object";
+    }
+  } else if (kind == "CompositeTypeStmt") {
+    if (temp_rel(n.value("typevar", json()))) {
+      e.state = true;
+      e.pin_reason = "temp object";
     }
   } else if (kind == "DropStmt") {
     e.state = true;  // may drop a temp table

@@ -101,7 +101,7 @@ const char* skip_noise(const char* p, const char* end) {
     case 'p':
       return b == 'r' && c == 'e';  // prepare
     case 'e':
-      return b == 'x' && c == 'e';  // execute
+      return b == 'x' && (c == 'e' || c == 'p');  // execute, explain
     case 'c':
       return (b == 'l' && c == 'o') || (b == 'r' && c == 'e') || (b == 'a' && c == 'l');
     default:
@@ -134,7 +134,7 @@ bool first_word_hits(const char* p, const char* end) {
       return ieq(w, "listen", 6) || ieq(w, "create", 6);
     case 7:
       return ieq(w, "discard", 7) || ieq(w, "declare", 7) || ieq(w, "prepare", 7) ||
-             ieq(w, "execute", 7);
+             ieq(w, "execute", 7) || ieq(w, "explain", 7);
     case 8:
       return ieq(w, "unlisten", 8);
     case 10:

@@ -12,7 +12,7 @@ namespace sluice::sql {
 // queries: it looks only at the first word of each statement (after the start and after each
 // ';') and at what comes before each '('. False positives only cost a parse (cached).
 // Words: SET RESET DISCARD LISTEN UNLISTEN LOAD PREPARE EXECUTE DEALLOCATE DECLARE CLOSE
-// CREATE DROP DO CALL; functions: set_config, pg_advisory_*, pg_try_advisory_*.
+// CREATE DROP DO CALL EXPLAIN; functions: set_config, pg_advisory_*, pg_try_advisory_*.
 struct TextScan {
   std::size_t length;  // bytes before the NUL (or up to limit: then there is no NUL)
   bool terminated;     // a NUL was found before limit

@@ -232,6 +232,57 @@ def test_sql_prepare_execute_in_later_transactions(make_pooler):
         assert b.execute("execute twice(2)").fetchone() == (6,)
 
 
+def test_explain_and_create_table_as_execute_find_the_statement_on_another_server(make_pooler):
+    # PostgreSQL's regression tests rowsecurity, partition_prune and prepare do this.
+    pooler = tx_pooler(make_pooler, pool_size=2)
+    with pooler.connect() as a, pooler.connect() as c:
+        a.execute("prepare twice(int) as select $1 * 2 as x")
+        with c.transaction():  # C takes A's server: A's next statements run on the other one
+            c.execute("select 1")
+            plan = a.execute("explain (costs off) execute twice(21)").fetchall()
+            assert plan == [("Result",)]
+        with c.transaction():
+            c.execute("select 1")
+            a.execute("create temp table ctas_exec as execute twice(4)")
+            assert a.execute("select x from ctas_exec").fetchone() == (8,)
+            a.execute("drop table ctas_exec")
+
+
+def test_prepare_of_a_name_the_client_has_fails_as_directly(make_pooler):
+    pooler = tx_pooler(make_pooler, pool_size=2)
+    with pooler.connect() as a, pooler.connect() as c:
+        a.execute("prepare once as select 1")
+        with c.transaction():  # on the other server, A's statement must still be there
+            c.execute("select 1")
+            with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+                a.execute("prepare once as select 2")
+        assert a.execute("execute once").fetchone() == (1,)
+        a.execute("deallocate once")
+        a.execute("prepare once as select 3")
+        assert a.execute("execute once").fetchone() == (3,)
+
+
+def test_temp_objects_other_than_tables_pin(make_pooler):
+    # A temp function or statistics object lives on one backend: its client keeps that server and
+    # nobody else sees it (PostgreSQL's regression test stats_ext).
+    pooler = tx_pooler(make_pooler, pool_size=2)
+    temp_objects = ("select (select count(*) from pg_proc where pronamespace = pg_my_temp_schema())"
+                    " + (select count(*) from pg_statistic_ext where stxnamespace = pg_my_temp_schema())")
+    with pooler.connect() as a, pooler.connect() as b:
+        a.execute("create table stats_src(a int, b int)")
+        try:
+            a.execute("create function pg_temp.seven() returns int language sql as 'select 7'")
+            a.execute("create statistics pg_temp.st_tmp on a, b from stats_src")
+            assert b.execute(temp_objects).fetchone() == (0,)  # B never gets A's server
+            assert a.execute("select pg_temp.seven()").fetchone() == (7,)
+            a.execute("drop statistics pg_temp.st_tmp")
+            a.execute("drop function pg_temp.seven()")
+            assert b.execute(temp_objects).fetchone() == (0,)
+            wait_until(lambda: not [r for r in pooler.admin("SHOW PINS")], 10, "A's pin to end")
+        finally:
+            a.execute("drop table stats_src")
+
+
 # ---------------------------------------------------------------- pins
 
 

@@ -281,15 +281,53 @@ TEST(ClassifyBugs, DISABLED_SelectIntoTempReachesClassify) {
   EXPECT_STREQ(reason(*e), "temp table");
 }
 
-// KNOWN LIMIT (documented in docs/ARCHITECTURE.md): only the top-level statement is examined, so
-// EXPLAIN ANALYZE (which runs its statement) and CREATE TABLE AS EXECUTE hide what they do.
-TEST(ClassifyBugs, DISABLED_WrappedStatements) {
+// A statement wrapped in EXPLAIN or CREATE TABLE AS counts: EXPLAIN ANALYZE runs it, and
+// EXPLAIN / CREATE TABLE AS EXECUTE p need p on the server (PostgreSQL's regression tests
+// rowsecurity, partition_prune and prepare do this).
+TEST(Classify, WrappedStatements) {
   auto x = classify("EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 1");
   EXPECT_STREQ(reason(*x), "temp table");
   auto c = classify("CREATE TABLE t2 AS EXECUTE p");
   EXPECT_EQ(c->executes, std::vector<std::string>{"p"});
+  auto t = classify("CREATE TEMPORARY TABLE t3 AS EXECUTE q5(200, 'x') WITH NO DATA");
+  EXPECT_EQ(t->executes, std::vector<std::string>{"q5"});
+  EXPECT_STREQ(reason(*t), "temp table");
   auto ex = classify("EXPLAIN ANALYZE EXECUTE p");
   EXPECT_EQ(ex->executes, std::vector<std::string>{"p"});
+  auto opts = classify("explain (costs off, analyze, timing off) execute ab_q6(1)");
+  EXPECT_EQ(opts->executes, std::vector<std::string>{"ab_q6"});
+  auto plain = classify("EXPLAIN SELECT 1");
+  EXPECT_FALSE(plain->any());
+}
+
+// Objects other than tables created in pg_temp live and die with the backend as temp tables do
+// (PostgreSQL's regression test stats_ext: CREATE STATISTICS pg_temp.x, then DROP it).
+TEST(Classify, TempObjectsOtherThanTables) {
+  for (const char* t :
+       {"CREATE STATISTICS pg_temp.s ON a, b FROM t",
+        "CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS 'select 1'",
+        "CREATE OR REPLACE FUNCTION pg_temp_3.f() RETURNS int AS 'select 1' LANGUAGE sql",
+        "CREATE DOMAIN pg_temp.d AS int", "CREATE TYPE pg_temp.e AS ENUM ('a')",
+        "CREATE TYPE pg_temp.c AS (a int)", "CREATE TYPE pg_temp.r AS RANGE (subtype = int4)",
+        "CREATE OPERATOR pg_temp.=== (function = f, leftarg = int, rightarg = int)",
+        "CREATE AGGREGATE pg_temp.a(int) (sfunc = int4pl, stype = int)"}) {
+    auto e = classify(t);
+    EXPECT_TRUE(e->state) << t;
+    EXPECT_STREQ(reason(*e), "temp object") << t;
+  }
+  for (const char* t : {"CREATE STATISTICS s ON a, b FROM t",
+                        "CREATE FUNCTION public.f() RETURNS int "
+                        "LANGUAGE sql AS 'select 1'",
+                        "CREATE DOMAIN d AS int"}) {
+    EXPECT_STREQ(reason(*classify(t)), "") << t;
+  }
+}
+
+// The cheap scan lets EXPLAIN through to the parser, so the above happens for real traffic.
+TEST(Classify, ExplainExecuteReachesClassify) {
+  auto e = effects_of("EXPLAIN (COSTS OFF) EXECUTE p1(2)");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->executes, std::vector<std::string>{"p1"});
 }
 
 }  // namespace

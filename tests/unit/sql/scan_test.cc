@@ -15,9 +15,9 @@
 namespace sluice::sql {
 namespace {
 
-const std::vector<std::string> kWords = {"SET",   "RESET",   "DISCARD", "LISTEN",     "UNLISTEN",
-                                         "LOAD",  "PREPARE", "EXECUTE", "DEALLOCATE", "DECLARE",
-                                         "CLOSE", "CREATE",  "DROP",    "DO",         "CALL"};
+const std::vector<std::string> kWords = {
+    "SET",        "RESET",   "DISCARD", "LISTEN", "UNLISTEN", "LOAD", "PREPARE", "EXECUTE",
+    "DEALLOCATE", "DECLARE", "CLOSE",   "CREATE", "DROP",     "DO",   "CALL",    "EXPLAIN"};
 
 const std::vector<std::string> kFunctions = {"set_config",
                                              "pg_advisory_lock",
@@ -125,7 +125,7 @@ TEST(NeedsParse, WordsAfterSemicolons) {
 TEST(NeedsParse, WordsThatOnlyLookAlike) {
   for (const char* t : {"SETTLE", "RESETS x", "DOES x", "DOT", "DONE", "do_it()", "CALLS", "DROPS",
                         "LOADS", "CREATED", "LISTENER", "SETUP x", "CLOSED", "select 1; settle",
-                        "select 1; dox", "EXECUTES", "DECLARED"}) {
+                        "select 1; dox", "EXECUTES", "DECLARED", "EXPLAINS", "EXPORT x"}) {
     EXPECT_FALSE(hits(t)) << t;
   }
 }
