@@ -78,7 +78,8 @@ def test_per_database_pool_size_overrides_default(make_pooler, pg):
 
 
 def test_waiting_clients_are_served_in_arrival_order(make_pooler, pg):
-    pooler = make_pooler(pool_mode="transaction", default_pool_size=1)
+    pooler = make_pooler(pool_mode="transaction", default_pool_size=1,
+                         affinity_wait=0)  # strict FIFO: no waiter passed over for affinity
     pg.sql("drop sequence if exists fifo_seq; create sequence fifo_seq; grant usage on fifo_seq to app",
            dbname="appdb")
     holder = pooler.connect()
