@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -58,6 +59,8 @@ void BM_PoolCheckoutRelease(benchmark::State& state) {
   for (int i = 0; i < servers; ++i) {
     auto* s = new ServerConn(p, *workers[0]);
     s->target = p.target;
+    s->lifetime = p.target->lifetime;  // 0 would mean one client per server
+    s->connected_at = workers[0]->loop().now();
     s->state = ServerState::Login;
     {
       Waiting w;
@@ -67,11 +70,18 @@ void BM_PoolCheckoutRelease(benchmark::State& state) {
     mgr.server_ready(*s, *workers[0], {});
   }
   Waiting client;
+  std::int64_t missed = 0;
   for (auto _ : state) {
     ServerConn* s = mgr.checkout(p, client, *workers[0]);
     benchmark::DoNotOptimize(s);
-    if (s != nullptr) mgr.release(*s, *workers[0]);
+    if (s == nullptr) {
+      ++missed;
+      (void)mgr.cancel_wait(p, client);
+      continue;
+    }
+    mgr.release(*s, *workers[0]);
   }
+  if (missed > 0) state.SkipWithError("checkout found no idle server");
   state.SetLabel("checkout + release = one transaction's two lock holds");
   workers[0]->servers.for_each([](ServerConn& s) { s.close("bench end", false); });
   for (auto& w : workers)
