@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "admin/metrics.h"
+#include "app/cpu_count.h"
 #include "core/log.h"
 #include "net/socket.h"
 #include "pool/params.h"
@@ -204,8 +205,7 @@ bool App::setup() {
     core::log(core::LogLevel::Warning, "{}", w);
   const auto& st = r.value()->settings;
   pidfile_ = st.pidfile;
-  int nworkers =
-      st.workers > 0 ? st.workers : static_cast<int>(std::thread::hardware_concurrency());
+  int nworkers = st.workers > 0 ? st.workers : default_workers(usable_cpus());
   if (nworkers < 1) nworkers = 1;
   if (nworkers > 255) nworkers = 255;  // the worker id travels in a byte of the cancel key
   shared_.uid = getuid();

@@ -89,7 +89,7 @@ struct Settings {
   int unix_socket_mode = 0777;
   int listen_backlog = 128;
   bool so_reuseport = false;
-  int workers = 0;  // 0 = number of cores
+  int workers = 0;  // 0 = app::default_workers(usable CPUs): 1 on one or two, else one per CPU
 
   // auth
   AuthType auth_type = AuthType::Md5;
