@@ -340,10 +340,24 @@ def main():
     ]
     text = "\n".join(out)
     if a.out:
+        # Hand-run measurements (mixed_state.sh, the engine figures, the lock model) live after
+        # this marker in the file and survive regeneration.
+        kept = ""
+        try:
+            with open(a.out) as f:
+                old = f.read()
+            at = old.find(HAND_MARKER)
+            if at >= 0:
+                kept = "\n" + old[at:]
+        except OSError:
+            pass
         with open(a.out, "w") as f:
-            f.write(text)
+            f.write(text + kept)
     else:
         sys.stdout.write(text)
+
+
+HAND_MARKER = "## Hand-run measurements"
 
 
 if __name__ == "__main__":
