@@ -307,13 +307,13 @@ bool PoolManager::blocked_by_group(const Pool& p) const {
   return false;
 }
 
-void PoolManager::launch(Pool& p, Actions& a) {
+void PoolManager::launch(Pool& p, Actions& a, WorkerBase* where) {
   ++p.servers;
   ++p.connecting;
   ++p.db->servers;
   ++p.user->servers;
   ++p.total_connects;
-  a.add().launches.emplace_back(&p, p.target);
+  a.add().launches.push_back({&p, p.target, where});
 }
 
 void PoolManager::launch_for_waiters(Pool& p, core::Micros now, Actions& a) {
@@ -322,11 +322,18 @@ void PoolManager::launch_for_waiters(Pool& p, core::Micros now, Actions& a) {
       now < p.last_connect_failed + cfg_->settings.server_login_retry) {
     return;
   }
-  int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count - p.checking;
-  while (need > 0 && can_open(p, false)) {
-    launch(p, a);
-    --need;
-  }
+  int covered = p.connecting + p.idle_count + p.checking;
+  int need = static_cast<int>(p.waiters.size()) - covered;
+  if (need <= 0) return;
+  // Each new server opens on the worker of the waiter it is for (the waiters past those the
+  // servers already on their way will serve), so that it need not move there later.
+  int i = 0;
+  p.waiters.for_each_until([&](Waiter& w) {
+    if (i++ < covered) return true;
+    if (!can_open(p, false)) return false;
+    launch(p, a, w.home);
+    return --need > 0;
+  });
 }
 
 void PoolManager::give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a) {
@@ -830,8 +837,16 @@ void PoolManager::run(Actions& acts, WorkerBase& current) {
     core::log(core::LogLevel::Log, "{}/{}: taking connection from reserve_pool", p->db_name,
               p->user_name);
   }
-  for (auto& [p, target] : a.launches)
-    connector_->open(*p, std::move(target), current);
+  for (auto& l : a.launches) {
+    if (l.where == nullptr || l.where == &current) {
+      connector_->open(*l.pool, std::move(l.target), current);
+    } else {
+      WorkerBase* wb = l.where;
+      wb->loop().post([this, p = l.pool, t = std::move(l.target), wb]() mutable {
+        connector_->open(*p, std::move(t), *wb);
+      });
+    }
+  }
   for (auto& [s, w] : a.assign) {
     if (w->home == &current) {
       w->on_assignment();

@@ -335,7 +335,7 @@ class PoolManager {
   LimitGroup& user_group(std::string_view name);
   [[nodiscard]] bool can_open(const Pool& p, bool reserve) const;
   [[nodiscard]] bool blocked_by_group(const Pool& p) const;
-  void launch(Pool& p, Actions& a);
+  void launch(Pool& p, Actions& a, WorkerBase* where = nullptr);
   void launch_for_waiters(Pool& p, core::Micros now, Actions& a);
   void give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a);
   Waiter* pick_waiter(Pool& p, const ServerConn& s, const WorkerBase& on, core::Micros now);

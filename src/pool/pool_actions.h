@@ -16,7 +16,12 @@ namespace sluice::pool {
 // pointer test.
 struct PoolManager::Actions {
   struct Lists {
-    std::vector<std::pair<Pool*, std::shared_ptr<const ConnectTarget>>> launches;  // here
+    struct Launch {
+      Pool* pool;
+      std::shared_ptr<const ConnectTarget> target;
+      WorkerBase* where;  // the worker of the waiter it is for; null: the current one
+    };
+    std::vector<Launch> launches;
     std::vector<std::pair<ServerConn*, Waiter*>> assign;  // server of the current worker
     std::vector<std::pair<WorkerBase*, Pool*>> kicks;     // serve waiters from that worker's idle
     std::vector<std::pair<ServerConn*, const char*>> closes;  // servers to close, on their worker

@@ -132,5 +132,21 @@ TEST_F(Affinity, CheckoutTakesTheIdleServerThatHoldsTheClientsSettings) {
   EXPECT_EQ(checkout(p, plain), s1) << "without a match, the least recently used";
 }
 
+TEST_F(Affinity, MaintenanceOpensANewServerOnTheWorkerOfTheWaiterItIsFor) {
+  configure("app = dbname=app pool_size=2", "server_check_delay = 0\nserver_login_retry = 1");
+  Pool& p = used_pool("app", "alice");
+  TestWaiter& w = waiter();
+  EXPECT_EQ(checkout(p, w, 1), nullptr);
+  ASSERT_EQ(connector_.opens.size(), 1u);
+  fail(false);  // a network failure: the waiter keeps waiting, the next try waits for the retry
+  drain_loops();
+  EXPECT_EQ(connector_.opens.size(), 1u);
+  clock_.advance(2 * kSecond);
+  mgr_->maintain_global(worker(0));  // maintenance runs on worker 0
+  drain_loops();                     // the open is posted to the waiter's worker
+  ASSERT_EQ(connector_.opens.size(), 2u);
+  EXPECT_EQ(connector_.opens[1].worker, &worker(1));
+}
+
 }  // namespace
 }  // namespace sluice::pool::testing
