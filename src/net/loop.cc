@@ -149,7 +149,7 @@ void EventLoop::run_once(int timeout_ms) {
     tick_();
     run_deferred();
   }
-  run_after_batch();
+  if (!after_batch_.empty()) run_after_batch();
   free_retired();
 }
 

@@ -542,8 +542,12 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
   {
     std::lock_guard<std::mutex> g(mu_);
     if (p.waiters.empty() && !held(p)) {
-      got = pop_matching_idle(p, current, w.affinity_key);
-      if (got == nullptr) got = pop_fresh_idle(p, current, a);
+      got = pop_fresh_idle(p, current, a);
+      // The usual case: the least recently used idle server already holds the client's settings
+      // (one compare). Otherwise one among the next few that does, if any.
+      if (got != nullptr && got->settings.get() != w.affinity_key) {
+        if (ServerConn* m = pop_matching_idle(p, current, w.affinity_key)) got = m;
+      }
     }
     if (got != nullptr) {
       move(*got, ServerState::Active);
