@@ -7,6 +7,7 @@
 #   SKIP_DEPS=1      do not run tools/install-deps.sh
 #   SKIP_ASAN=1      skip the ASan/UBSan build and its unit tests
 #   SKIP_TSAN=1      skip the ThreadSanitizer build and its unit tests
+#   SKIP_REGRESS=1   skip PostgreSQL's regression suite through sluice (tools/regress.sh)
 #   JOBS=N           build parallelism (default 2)
 #   SLUICE_BIN=PATH  pooler binary for the integration suite (default build/sluice)
 #   PYTEST_ARGS=...  extra pytest arguments (e.g. "-k cancel" or "-x")
@@ -158,6 +159,22 @@ if [ -x "$ROOT/build-asan/sluice" ]; then
   count_pytest "$LAST_LOG" "$?"
 else
   skip_step "integration (asan)" "no build-asan/sluice"
+fi
+
+# -- 4c. PostgreSQL's regression suite, direct and through sluice (docs/REGRESS.md) ------------
+# Exit 2: the suite could not be fetched (no Debian source mirror): reported as skipped.
+if [ "${SKIP_REGRESS:-0}" = 1 ]; then
+  skip_step "regress" "SKIP_REGRESS=1"
+elif [ -x "$SLUICE_BIN" ]; then
+  step "regress" timeout 1500 bash tools/regress.sh --ci
+  rc=$?
+  if [ "$rc" -eq 2 ]; then
+    results[${#results[@]}-1]="SKIP: suite unavailable"
+  elif [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1))
+  else
+    passed=$((passed + 1))
+  fi
 fi
 
 # -- 5. fuzz smoke --------------------------------------------------------------------------
