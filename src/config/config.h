@@ -110,6 +110,9 @@ struct Settings {
   int min_pool_size = 0;
   int reserve_pool_size = 0;
   core::Micros reserve_pool_timeout = 5 * core::kMicrosPerSecond;
+  // Pools of databases reached through the `*` entry are freed after this long without a client
+  // or server (PgBouncer's autodb_idle_timeout).
+  core::Micros autodb_idle_timeout = 3600 * core::kMicrosPerSecond;
   // How long the oldest waiter may be passed over for a waiter whose session state or worker
   // matches a released server (ours; issues 9 and 10). 0 = strict FIFO.
   core::Micros affinity_wait = 5 * core::kMicrosPerSecond / 1000;

@@ -45,6 +45,7 @@ const std::array kSettings = {
     SettingDef{"auth_query", &Settings::auth_query},
     SettingDef{"auth_type", &Settings::auth_type},
     SettingDef{"auth_user", &Settings::auth_user},
+    SettingDef{"autodb_idle_timeout", &Settings::autodb_idle_timeout, true, 0, kTimeMax},
     SettingDef{"cancel_rate_limit", &Settings::cancel_rate_limit},
     SettingDef{"cancel_wait_timeout", &Settings::cancel_wait_timeout, true, 0, kTimeMax},
     SettingDef{"client_idle_timeout", &Settings::client_idle_timeout, true, 0, kTimeMax},

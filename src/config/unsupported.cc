@@ -17,7 +17,6 @@ constexpr std::array kUnsupported = {
     UnsupportedSetting{"auth_ldap_options", "", true},
     // Has a field; pam and ldap are parsed but not implemented.
     UnsupportedSetting{"auth_type", "md5,trust,any,plain,scram-sha-256,cert,hba", true},
-    UnsupportedSetting{"autodb_idle_timeout", "3600", true},
     UnsupportedSetting{"client_tls_dheparams", "auto", true},
     UnsupportedSetting{"client_tls_ecdhcurve", "auto", true},
     UnsupportedSetting{"conffile", "", true},
