@@ -174,13 +174,32 @@ def run_batch(target: Target, cases: list[Case], parallel: int, stats: Stats) ->
             stats.ops.update(op.split(" ")[0] for op in case.ops)
 
 
+def snapshot(target: Target) -> str:
+    """The console's view and the server's, for the report."""
+    out = []
+    for cmd in ("SHOW POOLS", "SHOW SERVERS", "SHOW CLIENTS"):
+        try:
+            rows = target.pooler.admin(cmd) if target.pooler.running() else []
+            out.append(f"--- {cmd}\n" + "\n".join(str(r) for r in rows))
+        except Exception as exc:  # noqa: BLE001
+            out.append(f"--- {cmd}: {exc!r}")
+    try:
+        rows = target.pg.sql("select pid, usename, datname, client_port, state, backend_xid,"
+                             " now() - state_change, left(query, 100) from pg_stat_activity"
+                             " where backend_type = 'client backend' and pid <> pg_backend_pid()")
+        out.append("--- pg_stat_activity\n" + "\n".join(str(r) for r in rows))
+    except Exception as exc:  # noqa: BLE001
+        out.append(f"--- pg_stat_activity: {exc!r}")
+    return "\n".join(out) + "\n"
+
+
 def save_failure(out_dir: str, n: int, cases: list[Case], problems: list[str], target: Target) -> str:
     d = os.path.join(out_dir, f"failure-{n}")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "batch.json"), "w") as f:
         json.dump([c.to_json() for c in cases], f)
     with open(os.path.join(d, "report.txt"), "w") as f:
-        f.write("\n\n".join(problems) + "\n\n--- pooler log (last 300 lines)\n")
+        f.write("\n\n".join(problems) + "\n\n" + snapshot(target) + "\n--- pooler log (last 300 lines)\n")
         f.write("\n".join(target.pooler.log_text().splitlines()[-300:]) + "\n")
     return d
 
@@ -285,6 +304,9 @@ def replay_files(args, target: Target) -> int:
         with open(path) as f:
             obj = json.load(f)
         cases = [Case.from_json(o) for o in (obj if isinstance(obj, list) else [obj])]
+        if args.pick is not None:
+            cases = [cases[i] for i in args.pick]
+        cases = cases * args.repeat
         p = target.pooler
         with concurrent.futures.ThreadPoolExecutor(args.parallel) as ex:
             outs = list(ex.map(lambda c: replay(c, p.host, p.port), cases))
@@ -315,6 +337,8 @@ def main() -> int:
     ap.add_argument("--keep-going", action="store_true", help="go on after a failure (long runs)")
     ap.add_argument("--corpus", help="recorded streams to use instead of recording (corpus.json)")
     ap.add_argument("--replay", nargs="+", help="case.json / batch.json files to send again")
+    ap.add_argument("--pick", type=int, nargs="+", help="with --replay: only these cases of a batch")
+    ap.add_argument("--repeat", type=int, default=1, help="with --replay: send the cases this many times")
     ap.add_argument("--out", help="directory for the corpus, failures and summary")
     args = ap.parse_args()
 
