@@ -105,14 +105,14 @@ void RequestQueue::complete_head() {
 
 // After an error in an extended-query batch the server skips to the next Sync: the requests in
 // between get no answer (synthetic ones included: the server would not have answered them).
-// A Query or FunctionCall sent before that Sync is skipped too; with no Sync queued the server
-// goes on ignoring everything (sluice's own ROLLBACK included) until one comes: not idle.
 void RequestQueue::skip_to_sync(std::uint32_t from) {
   while (from < count_ && at(from).type != 'S' && !copy_marker(at(from).type)) {
     const Entry& e = at(from);
     if (e.type == 'P' && e.action != Action::Synth && e.tag != 0) skipped_.push_back(e.tag);
     erase_at(from);
   }
+  // A Query or FunctionCall before that Sync is skipped too; with no Sync queued, the server
+  // ignores everything (sluice's own ROLLBACK included) until one comes: not idle.
   if (from == count_) unsynced_ = true;
 }
 
