@@ -66,3 +66,22 @@ def test_server_skipping_to_sync_after_a_failed_extended_copy_is_not_reused(make
         assert c.execute("select 'served'").fetchone() == ("served",)
         assert time.monotonic() - t0 < 5
     wait_until(lambda: pg.sql(IN_TX)[0][0] == 0, 5, "no backend left idle in transaction")
+
+
+def test_server_skipping_to_sync_after_a_failed_flush_leaves_no_transaction_open(make_pooler, pg):
+    """Inside a transaction, a Flush with a body: the server fails it (08P01) like any
+    extended-query message and ignores everything until a Sync. Nothing was owed for the Flush,
+    so the server looked idle when the client left: sluice sent a ROLLBACK the server ignored,
+    and the backend stayed idle in transaction (the only pool slot with it) until sluice's
+    15 s deadline."""
+    pooler = make_pooler(pool_mode="transaction", default_pool_size=1, query_wait_timeout=30)
+    with WireConn(pooler.host, pooler.port) as w:
+        w.login("app", "appdb")
+        w.query("begin; create temp table fuzz_flush_t (a int)")
+        w.send(message(b"H", b"commit\0"))
+        kind, body = w.read_message()
+        assert kind == b"E" and error_fields(body)["C"] == "08P01", (kind, body)
+    wait_until(lambda: pg.sql(IN_TX)[0][0] == 0, 5, "no backend left idle in transaction")
+    with WireConn(pooler.host, pooler.port) as nxt:
+        nxt.login("app", "appdb")
+        assert nxt.query("select 'served'", timeout=5) == [["served"]]

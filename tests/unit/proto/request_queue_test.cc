@@ -138,6 +138,22 @@ TEST(RequestQueue, QueryAfterAFailedExtendedMessageWaitsForASync) {
   EXPECT_EQ(q.tx_status(), 'E');
 }
 
+// Found by the live fuzzer: a Flush the server cannot parse fails like any extended-query
+// message, and the server skips to the next Sync. The Flush has no entry: nothing is owed when
+// the error comes, yet the connection is not idle.
+TEST(RequestQueue, FailedFlushWaitsForASync) {
+  RequestQueue q;
+  send(q, "Q");
+  rfq(q, "I");
+  ASSERT_TRUE(q.idle());
+  send(q, "H");
+  q.on_error_response();
+  EXPECT_FALSE(q.idle()) << "the server ignores everything until a Sync";
+  send(q, "S");
+  rfq(q, "I");
+  EXPECT_TRUE(q.idle());
+}
+
 TEST(RequestQueue, ErrorInsideATransactionBlock) {
   RequestQueue q;
   send(q, "Q");
@@ -494,8 +510,10 @@ TEST(RequestQueue, ReadyForQueryWithNothingOwedIsHarmless) {
   EXPECT_TRUE(q.idle());
   EXPECT_EQ(q.tx_status(), 'T');
   q.on_command_complete();
-  q.on_error_response();
   EXPECT_TRUE(q.idle());
+  q.on_error_response();
+  EXPECT_FALSE(q.idle())
+      << "an error with nothing owed: a failed Flush; the server skips to a Sync";
   EXPECT_EQ(q.size(), 0u);
 }
 
