@@ -234,8 +234,7 @@ bool App::setup() {
   }
   pools_ = std::make_unique<pool::PoolManager>(bases);
   shared_.pools = pools_.get();
-  resolver_.start(resolver_options(st));
-  shared_.resolver = &resolver_;
+  shared_.resolver = &resolver_;  // started in run(), after daemon()
   console_ = std::make_unique<admin::Console>(shared_, *this);
   shared_.admin = console_.get();
   for (auto& w : workers_) {
@@ -419,6 +418,7 @@ int App::run() {
   }
   warm_allowed_ = true;
   warm_plain_scram(*config());
+  resolver_.start(resolver_options(config()->settings));  // a thread: after daemon() too
   if (!write_pidfile()) {
     pidfile_.clear();
     cleanup_files();

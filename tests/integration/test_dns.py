@@ -1,6 +1,8 @@
 # Server host names: looked up off the worker threads (a slow name server stalls nobody), answers
 # cached for dns_max_ttl, failures for dns_nxdomain_ttl, SHOW DNS_HOSTS. The name server is the
 # test's own (sluice_it/dns_server.py), given to sluice with dns_nameserver.
+import os
+import signal
 import threading
 import time
 
@@ -8,7 +10,8 @@ import psycopg
 import pytest
 
 from sluice_it.dns_server import DnsServer
-from sluice_it.util import wait_until
+from sluice_it.pooler import wait_pid_gone
+from sluice_it.util import tcp_accepts, wait_until
 
 pytestmark = pytest.mark.sluice_only("PgBouncer has no dns_nameserver to point at a test server")
 
@@ -158,3 +161,29 @@ def test_ip_addresses_and_unix_sockets_need_no_lookup(make_pooler, dns, pg):
         assert c.execute("select 1").fetchone()[0] == 1
     assert not dns.queries
     assert pooler.admin("SHOW DNS_HOSTS") == []
+
+
+def test_daemon_looks_up_names(make_pooler, dns):
+    """The resolver is a thread: started after daemon(), or the detached process has none."""
+    dns.add(NAME, ["127.0.0.1"])
+    pooler = make_pooler(start=False, dns_nameserver=dns.address)
+    pooler.databases["named"] = pooler.db_entry("appdb", host=NAME)
+    pidfile = os.path.join(pooler.dir, "pooler.pid")
+    pooler.settings["pidfile"] = pidfile
+    pooler.start("-d", wait=False)
+    assert pooler.wait_exit(10) == 0, pooler.log_text()
+    pooler.expect_exit = True
+    wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read().strip(), 5,
+               "the daemon's pidfile")
+    daemon_pid = int(open(pidfile).read().strip())
+    try:
+        wait_until(lambda: tcp_accepts(pooler.host, pooler.port), 10, "the daemon to listen")
+        with pooler.connect(dbname="named", connect_timeout=10) as c:
+            assert c.execute("select current_database()").fetchone()[0] == "appdb"
+        assert dns.count(NAME) == 1
+    finally:
+        try:
+            os.kill(daemon_pid, signal.SIGINT)
+            wait_pid_gone(daemon_pid, 10)
+        except ProcessLookupError:
+            pass
