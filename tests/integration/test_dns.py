@@ -87,7 +87,8 @@ def test_slow_name_server_stalls_no_other_client(make_pooler, dns, workers):
                 fresh.execute("select 2")
             worst = max(worst, time.monotonic() - t0)
             samples += 1
-        assert samples >= 3, f"only {samples} round trips while the lookup was pending"
+        assert samples >= 3, (f"only {samples} round trips while the lookup was pending "
+                              f"(the slowest took {worst:.2f}s)")
         assert worst < 1.0, f"a client waited {worst:.2f}s while a host name was being looked up"
         slow.join(20)
         assert "error" not in slow_result, slow_result.get("error")
@@ -187,3 +188,27 @@ def test_daemon_looks_up_names(make_pooler, dns):
             wait_pid_gone(daemon_pid, 10)
         except ProcessLookupError:
             pass
+
+
+def test_resolv_conf_names_the_name_servers(make_pooler):
+    """PgBouncer's resolv_conf: another resolv.conf (which has no port: the test's name server
+    must be on port 53 of a loopback address, so this needs root)."""
+    try:
+        server = DnsServer(host="127.83.0.1", port=53).start()
+    except OSError as exc:
+        pytest.skip(f"cannot serve DNS on 127.83.0.1:53: {exc}")
+    try:
+        server.add(NAME, ["127.0.0.1"])
+        pooler = make_pooler(start=False)
+        conf = os.path.join(pooler.dir, "resolv.conf")
+        with open(conf, "w") as f:
+            f.write("nameserver 127.83.0.1\noptions timeout:1 attempts:1\n")
+        os.chmod(conf, 0o644)
+        pooler.settings["resolv_conf"] = conf
+        pooler.databases["named"] = pooler.db_entry("appdb", host=NAME)
+        pooler.start()
+        with pooler.connect(dbname="named") as c:
+            assert c.execute("select current_database()").fetchone()[0] == "appdb"
+        assert server.count(NAME) == 1
+    finally:
+        server.stop()

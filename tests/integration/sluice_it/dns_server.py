@@ -26,6 +26,7 @@ class DnsServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
+        self.sock.settimeout(0.1)  # the serving thread notices stop() in time
         self.host, self.port = self.sock.getsockname()
         self.records: dict[str, Record] = {}
         self.queries: list[tuple[float, str, int]] = []
@@ -53,14 +54,16 @@ class DnsServer:
 
     def stop(self) -> None:
         self.stopped.set()
-        self.sock.close()
         self.thread.join(timeout=5)
+        self.sock.close()
 
     # -- protocol ------------------------------------------------------------------------
     def _serve(self) -> None:
         while not self.stopped.is_set():
             try:
                 data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
             except OSError:
                 return
             parsed = self._parse(data)
