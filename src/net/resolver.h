@@ -21,7 +21,6 @@ class Resolver {
     DnsCache::Ttls ttls;      // dns_max_ttl, dns_nxdomain_ttl
     std::string nameservers;  // "ip[:port],..." (dns_nameserver); empty: from resolv.conf
     std::string resolv_conf;  // a resolv.conf to read instead of the system's (resolv_conf)
-    bool operator==(const Options&) const = default;
   };
   using Done = std::function<void(DnsAnswer)>;
 
