@@ -141,6 +141,14 @@ struct Settings {
   core::Micros server_login_retry = 15 * core::kMicrosPerSecond;
   bool server_round_robin = false;
 
+  // server host names (net/resolver.h): how long an answer is kept, a failed lookup too
+  core::Micros dns_max_ttl = 15 * core::kMicrosPerSecond;
+  core::Micros dns_nxdomain_ttl = 15 * core::kMicrosPerSecond;
+  std::string resolv_conf;  // a resolv.conf instead of the system's; empty = /etc/resolv.conf
+  // sluice only, for tests and special setups: name servers "ip[:port],..." used instead of
+  // resolv.conf's (which has no port); empty = resolv.conf's.
+  std::string dns_nameserver;
+
   // client timeouts
   core::Micros client_login_timeout = 60 * core::kMicrosPerSecond;
   core::Micros query_timeout = 0;
