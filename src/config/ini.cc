@@ -58,18 +58,24 @@ bool read_key(std::string_view& s, std::string& key) {
 
 class IniReader {
  public:
-  explicit IniReader(std::vector<IniItem>& out) : out_(out) {}
+  // Without `read`, included files come from the file system.
+  IniReader(std::vector<IniItem>& out, const IniFileReader* read) : out_(out), read_(read) {}
 
   // Reads one file. Failing to open it (or a loop) is reported with `origin` in front: the
   // place of the %include, or nothing for the top file; errors inside carry their own place.
   Status read_file(const std::string& path, int depth, const std::string& origin) {
-    std::error_code ec;
-    const fs::path canonical = fs::weakly_canonical(path, ec);
-    const std::string key = ec ? path : canonical.string();
+    std::string key;
+    if (read_ != nullptr) {
+      key = fs::path(path).lexically_normal().string();
+    } else {
+      std::error_code ec;
+      const fs::path canonical = fs::weakly_canonical(path, ec);
+      key = ec ? path : canonical.string();
+    }
     for (const auto& open : stack_) {
       if (open == key) return core::Error{origin + "include loop: " + chain() + " -> " + key};
     }
-    auto text = read_text_file(path);
+    auto text = read_ != nullptr ? (*read_)(path) : read_text_file(path);
     if (!text.ok()) return core::Error{origin + text.error()};
     stack_.push_back(key);
     const std::string dir = fs::path(path).parent_path().string();
@@ -151,6 +157,7 @@ class IniReader {
   }
 
   std::vector<IniItem>& out_;
+  const IniFileReader* read_;
   std::vector<std::string> stack_;  // files being read, outermost first
 };
 
@@ -171,19 +178,35 @@ core::Result<std::string> read_text_file(const std::string& path) {
 
 core::Result<std::vector<IniItem>> read_ini_file(const std::string& path) {
   std::vector<IniItem> items;
-  IniReader reader(items);
+  IniReader reader(items, nullptr);
   auto st = reader.read_file(path, 0, "");
   if (!st.ok()) return core::Error{st.error()};
   return items;
 }
 
-core::Result<std::vector<IniItem>> read_ini_text(std::string_view text, const std::string& name,
-                                                 const std::string& base_dir) {
+namespace {
+
+core::Result<std::vector<IniItem>> read_text_with(std::string_view text, const std::string& name,
+                                                  const std::string& base_dir,
+                                                  const IniFileReader* read) {
   std::vector<IniItem> items;
-  IniReader reader(items);
+  IniReader reader(items, read);
   auto st = reader.read_text(text, name, base_dir.empty() ? "." : base_dir, 0);
   if (!st.ok()) return core::Error{st.error()};
   return items;
+}
+
+}  // namespace
+
+core::Result<std::vector<IniItem>> read_ini_text(std::string_view text, const std::string& name,
+                                                 const std::string& base_dir) {
+  return read_text_with(text, name, base_dir, nullptr);
+}
+
+core::Result<std::vector<IniItem>> read_ini_text(std::string_view text, const std::string& name,
+                                                 const std::string& base_dir,
+                                                 const IniFileReader& read) {
+  return read_text_with(text, name, base_dir, &read);
 }
 
 }  // namespace sluice::config

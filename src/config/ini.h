@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,5 +34,15 @@ struct IniItem {
 [[nodiscard]] core::Result<std::vector<IniItem>> read_ini_text(std::string_view text,
                                                                const std::string& name,
                                                                const std::string& base_dir);
+
+// Where %include reads its files from: given the path (base_dir joined with a relative target),
+// the whole text or why not. Tests and the fuzz target use this instead of the file system; two
+// paths name the same file (for include loops) when they are equal once lexically normalised.
+using IniFileReader = std::function<core::Result<std::string>(const std::string& path)>;
+
+[[nodiscard]] core::Result<std::vector<IniItem>> read_ini_text(std::string_view text,
+                                                               const std::string& name,
+                                                               const std::string& base_dir,
+                                                               const IniFileReader& read);
 
 }  // namespace sluice::config

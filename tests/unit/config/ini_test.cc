@@ -148,6 +148,35 @@ TEST(Include, NeedsAFileName) {
   EXPECT_NE(parse_error("[pgbouncer]\n%include   \n").find("<config>:2:"), std::string::npos);
 }
 
+TEST(Include, ThroughAFileReader) {
+  std::vector<std::string> asked;
+  IniFileReader read = [&](const std::string& path) -> core::Result<std::string> {
+    asked.push_back(path);
+    if (path == "/v/a.ini") return std::string("[Databases]\n%include sub/b.ini\n");
+    if (path == "/v/sub/b.ini") return std::string("x = 1\n%include ../a.ini\n");
+    return core::Error{"no such file: " + path};
+  };
+  auto r = read_ini_text("[pgbouncer]\n%include a.ini\n", "<mem>", "/v", read);
+  ASSERT_FALSE(r.ok());
+  // The loop is seen through "sub/../a.ini" without touching the file system.
+  EXPECT_NE(r.error().find("include loop"), std::string::npos) << r.error();
+  EXPECT_EQ(asked, (std::vector<std::string>{"/v/a.ini", "/v/sub/b.ini"}));
+
+  auto ok = read_ini_text("%include sub/b.ini\n", "<mem>", "/elsewhere",
+                          [](const std::string& path) -> core::Result<std::string> {
+                            if (path == "/elsewhere/sub/b.ini") return std::string("k=v\n");
+                            return core::Error{"no such file: " + path};
+                          });
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].name, "k");
+  EXPECT_EQ((*ok)[0].file, "/elsewhere/sub/b.ini");
+
+  auto missing = read_ini_text("\n%include c.ini\n", "<mem>", "/v", read);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(), "<mem>:2: no such file: /v/c.ini");
+}
+
 TEST(Load, MissingFile) {
   TempDir dir;
   auto r = load(dir.file("absent.ini"));
