@@ -1,4 +1,4 @@
-// HttpServer: request heads parsed strictly, responses written without blocking, one thread.
+// HttpServer: responses written without blocking, one thread; heads read by http_request.h.
 //
 // It runs on a thread of its own rather than on a worker loop: a scrape renders every pool
 // under the pool manager's lock and /readyz may wait up to 500 ms for a connect probe; neither
@@ -12,13 +12,13 @@
 #include <algorithm>
 
 #include "admin/command.h"
+#include "admin/http_request.h"
 #include "core/log.h"
 #include "net/socket.h"
 
 namespace sluice::admin {
 namespace {
 
-constexpr std::size_t kMaxHead = 8192;
 constexpr std::size_t kMaxConns = 64;
 constexpr core::Micros kIdleTimeout = 30 * core::kMicrosPerSecond;
 
@@ -45,98 +45,7 @@ std::string_view reason(int status) {
   }
 }
 
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
 }  // namespace
-
-long HttpServer::parse(std::string_view in, Request& req, int& error) {
-  std::size_t end = in.find("\r\n\r\n");
-  std::size_t head_len = end == std::string_view::npos ? 0 : end + 4;
-  if (end == std::string_view::npos) {
-    std::size_t lf = in.find("\n\n");
-    if (lf != std::string_view::npos) head_len = lf + 2;
-  }
-  if (head_len == 0) {
-    if (in.size() > kMaxHead) {
-      error = 431;
-      return -1;
-    }
-    return 0;
-  }
-  if (head_len > kMaxHead) {
-    error = 431;
-    return -1;
-  }
-  std::string_view head = in.substr(0, head_len);
-  auto next_line = [&head]() {
-    std::size_t nl = head.find('\n');
-    std::string_view line = head.substr(0, nl);
-    head.remove_prefix(nl == std::string_view::npos ? head.size() : nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    return line;
-  };
-  std::string_view line = next_line();
-  std::size_t sp1 = line.find(' ');
-  std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
-    error = 400;
-    return -1;
-  }
-  std::string_view method = line.substr(0, sp1);
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string_view version = line.substr(sp2 + 1);
-  if (!is_token(method) || target.empty()) {
-    error = 400;
-    return -1;
-  }
-  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-    error = version.substr(0, 5) == "HTTP/" ? 505 : 400;
-    return -1;
-  }
-  req.method = std::string(method);
-  req.keep_alive = version == "HTTP/1.1";
-  if (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://") {
-    std::size_t slash = target.find('/', target.find("//") + 2);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-  }
-  req.path = std::string(target.substr(0, target.find('?')));
-  if (req.path.empty() || req.path.front() != '/') {
-    error = 400;
-    return -1;
-  }
-  for (line = next_line(); !line.empty(); line = next_line()) {
-    std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
-      error = 400;
-      return -1;
-    }
-    std::string name = lower(line.substr(0, colon));
-    std::string value = lower(trim(line.substr(colon + 1)));
-    if (name == "connection") {
-      if (value.find("close") != std::string::npos) req.keep_alive = false;
-      if (value.find("keep-alive") != std::string::npos) req.keep_alive = true;
-    } else if (name == "content-length") {
-      if (value != "0") {
-        error = 413;
-        return -1;
-      }
-    } else if (name == "transfer-encoding") {
-      error = 413;
-      return -1;
-    }
-  }
-  if (req.method != "GET" && req.method != "HEAD") {
-    error = 405;
-    return -1;
-  }
-  return static_cast<long>(head_len);
-}
 
 class HttpServer::Acceptor final : public net::Pollable {
  public:
@@ -182,7 +91,7 @@ class HttpServer::Conn final : public net::Pollable, public net::Retirable {
       if (r.kind == net::IoResult::Kind::Data && r.n > 0) {
         in_.append(buf, r.n);
         last_ = s_.loop_.now();
-        if (in_.size() > 4 * kMaxHead) break;  // parse() refuses it below
+        if (in_.size() > 4 * kMaxHttpHead) break;  // parse() refuses it below
         if (r.n < sizeof buf) return true;
         continue;
       }
@@ -196,9 +105,9 @@ class HttpServer::Conn final : public net::Pollable, public net::Retirable {
   // Answers complete requests in order while nothing is waiting to be written.
   void serve() {
     while (!closed_ && out_.empty() && !close_after_write_) {
-      Request req;
+      HttpRequest req;
       int error = 0;
-      long used = parse(in_, req, error);
+      long used = parse_http_request(in_, req, error);
       if (used == 0) return;
       if (used < 0) {
         respond({error, "text/plain; charset=utf-8", std::string(reason(error)) + "\n"}, false,

@@ -19,8 +19,8 @@ struct HttpResponse {
   std::string body;
 };
 
-// Requests with a body are refused (nothing here takes one); GET and HEAD only; keep-alive as
-// HTTP/1.1 defines it; at most 64 connections, each closed after 30 s without a request.
+// Request heads are read by parse_http_request (http_request.h); keep-alive as HTTP/1.1
+// defines it; at most 64 connections, each closed after 30 s without a request.
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(std::string_view path)>;
@@ -34,15 +34,6 @@ class HttpServer {
   // Returns an empty string, or why it could not listen.
   [[nodiscard]] std::string start(const std::string& addr, int port, int backlog);
   void stop();
-
-  // Parses one request head (up to and including the blank line) from `in`. Returns the number
-  // of bytes it took, 0 if more are needed, or -1 with `error` set (400, 405, 413, 431, 505).
-  struct Request {
-    std::string method;
-    std::string path;
-    bool keep_alive = true;
-  };
-  static long parse(std::string_view in, Request& req, int& error);
 
  private:
   class Conn;
