@@ -14,7 +14,8 @@
 #   JOBS=N           build parallelism (default 2)
 #   SLUICE_BIN=PATH  pooler binary for the integration suite (default build/sluice)
 #   PYTEST_ARGS=...  extra pytest arguments (e.g. "-k cancel" or "-x")
-#   FUZZ_SECONDS=N   fuzz smoke duration (default 20), if tools/fuzz_smoke.sh exists
+#   FUZZ_SECONDS=N   fuzz smoke duration per target (default 20), if tools/fuzz_smoke.sh exists;
+#                    FUZZ_SHORT_SECONDS=N caps the small text parsers' targets (default 7)
 # Exit status is non-zero if any step failed. The last line sums the tests of every step.
 set -uo pipefail
 
