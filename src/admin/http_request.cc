@@ -16,6 +16,11 @@ bool is_token(std::string_view s) {
   });
 }
 
+// A request target is visible ASCII; control characters (a bare CR, NUL, tab, DEL) are refused.
+bool is_visible(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c != '\x7f'; });
+}
+
 }  // namespace
 
 long parse_http_request(std::string_view in, HttpRequest& req, int& error) {
@@ -56,7 +61,7 @@ long parse_http_request(std::string_view in, HttpRequest& req, int& error) {
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  if (!is_token(method) || target.empty()) {
+  if (!is_token(method) || target.empty() || !is_visible(target)) {
     error = 400;
     return -1;
   }

@@ -70,6 +70,17 @@ TEST(HttpParse, HeadEndsAtTheFirstEmptyLine) {
   EXPECT_EQ(parse_ok("GET /d HTTP/1.1\r\n\n").path, "/d");
 }
 
+// A request target is visible ASCII (RFC 9112): control characters such as a bare CR, and
+// bytes outside ASCII, are refused, not passed on inside the path (found by http_request_fuzz).
+TEST(HttpParse, ControlCharactersInTheTargetAreRefused) {
+  EXPECT_EQ(parse_error("GET /met\rrics HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(parse_error(std::string_view("GET /a\0b HTTP/1.1\r\n\r\n", 22)), 400);
+  EXPECT_EQ(parse_error("GET /a\x7f HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(parse_error("GET /a\tb HTTP/1.1\r\n\r\n"), 400);
+  EXPECT_EQ(parse_error("GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n"), 400);  // not ASCII: percent-encode
+  EXPECT_EQ(parse_ok("GET /a%0Db?q=%20 HTTP/1.1\r\n\r\n").path, "/a%0Db");
+}
+
 TEST(HttpParse, RequestHeads) {
   auto r = parse_ok("GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_EQ(r.method, "GET");
