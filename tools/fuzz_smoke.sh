@@ -111,5 +111,5 @@ if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz_smoke: failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz_smoke: all ${#targets[@]} targets ran (${seconds}s each, ${short_seconds}s for the" \
+echo "fuzz_smoke: all ${#targets[@]} targets ran (${seconds}s each, at most ${short_seconds}s for the" \
      "small text parsers) without a crash"
