@@ -13,7 +13,7 @@ NODE_DIR="$ROOT/tests/integration/node"
 PACKAGES=(
   # build
   cmake g++ clang clang-format libasio-dev libssl-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libpg-query-dev libpq-dev nlohmann-json3-dev pkg-config
+  libpg-query-dev libpq-dev nlohmann-json3-dev pkg-config libc-ares-dev
   # run and test
   postgresql-15 postgresql-contrib pgbouncer python3-pytest python3-psycopg python3-asyncpg
   python3-pytest-timeout python3-prometheus-client socat strace valgrind ccache

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command: deps, build, unit tests (plain and ASan/UBSan), integration suite, fuzz smoke.
+# The one test command: deps, build, unit tests (plain and ASan/UBSan), integration suite, live
+# fuzzer, fuzz smoke.
 #
 #   tools/test.sh
 #
@@ -8,6 +9,8 @@
 #   SKIP_ASAN=1      skip the ASan/UBSan build and its unit tests
 #   SKIP_TSAN=1      skip the ThreadSanitizer build and its unit tests
 #   SKIP_REGRESS=1   skip PostgreSQL's regression suite through sluice (tools/regress.sh)
+#   SKIP_LIVE_FUZZ=1 skip the live-socket fuzzer (tests/fuzz/live/live_fuzz.py)
+#   LIVE_FUZZ_SECONDS=N, LIVE_FUZZ_SEED=S  its duration (default 60) and seed (default ci)
 #   JOBS=N           build parallelism (default 2)
 #   SLUICE_BIN=PATH  pooler binary for the integration suite (default build/sluice)
 #   PYTEST_ARGS=...  extra pytest arguments (e.g. "-k cancel" or "-x")
@@ -155,10 +158,28 @@ if [ -x "$ROOT/build-asan/sluice" ]; then
     tests/integration/test_stress.py tests/integration/test_protocol.py \
     tests/integration/test_session_state.py tests/integration/test_contention.py \
     tests/integration/test_robustness.py tests/integration/test_tls_client.py \
-    tests/integration/test_tls_server.py
+    tests/integration/test_tls_server.py tests/integration/test_fuzz_found.py
   count_pytest "$LAST_LOG" "$?"
 else
   skip_step "integration (asan)" "no build-asan/sluice"
+fi
+
+# -- 4b'. live-socket fuzzer (tests/fuzz/live): mutated recordings of real clients against the
+# ASan/UBSan pooler with a real Postgres; a failing batch is saved under the log directory.
+if [ "${SKIP_LIVE_FUZZ:-0}" = 1 ]; then
+  skip_step "live fuzz (asan)" "SKIP_LIVE_FUZZ=1"
+elif [ -x "$ROOT/build-asan/sluice" ]; then
+  if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1} \
+      UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+      step "live fuzz (asan)" timeout 600 /usr/bin/python3 tests/fuzz/live/live_fuzz.py \
+      --binary "$ROOT/build-asan/sluice" --seconds "${LIVE_FUZZ_SECONDS:-60}" \
+      --seed "${LIVE_FUZZ_SEED:-ci}" --isolate-seconds 120 --out "$LOGDIR/live-fuzz"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+else
+  skip_step "live fuzz (asan)" "no build-asan/sluice"
 fi
 
 # -- 4c. PostgreSQL's regression suite, direct and through sluice (docs/REGRESS.md) ------------

@@ -72,7 +72,8 @@ class Console final : public session::AdminHandler {
   Status show_version(Request& r);
   Status show_config(Request& r);
   Status show_state(Request& r);
-  Status show_empty(Request& r, std::string_view what);  // PEERS, MEM, DNS_*: nothing to list
+  Status show_dns_hosts(Request& r);
+  Status show_empty(Request& r, std::string_view what);  // PEERS, MEM, DNS_ZONES: nothing to list
   Status show_pools(Request& r);
   Status show_databases(Request& r);
   Status show_users(Request& r);

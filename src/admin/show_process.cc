@@ -1,5 +1,5 @@
-// SHOW dispatch and the process-wide items: HELP, VERSION, CONFIG, STATE and the empty lists
-// of features sluice does not have (PEERS, PEER_POOLS, MEM, DNS_HOSTS, DNS_ZONES).
+// SHOW dispatch and the process-wide items: HELP, VERSION, CONFIG, STATE, DNS_HOSTS and the
+// empty lists of features sluice does not have (PEERS, PEER_POOLS, MEM, DNS_ZONES).
 #include "admin/command.h"
 #include "admin/console.h"
 #include "admin/result_set.h"
@@ -29,8 +29,9 @@ Status Console::show(Request& r, std::string_view args) {
   }
   if (item == "lists") return show_lists(r);
   if (item == "pins") return show_pins(r);
-  if (item == "peers" || item == "peer_pools" || item == "mem" || item == "dns_hosts" ||
-      item == "dns_zones" || item == "fds") {
+  if (item == "dns_hosts") return show_dns_hosts(r);
+  if (item == "peers" || item == "peer_pools" || item == "mem" || item == "dns_zones" ||
+      item == "fds") {
     return show_empty(r, item);
   }
   write_error(r.out, "invalid command 'SHOW " + std::string(args) + "', use SHOW HELP;");
@@ -41,6 +42,7 @@ Status Console::show_help(Request& r) {
   write_notice(r.out, "Console usage",
                "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
                "\tSHOW SOCKETS|ACTIVE_SOCKETS|LISTS|STATE|PINS\n"
+               "\tSHOW DNS_HOSTS|DNS_ZONES\n"
                "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
                "\tSET key = arg\n"
                "\tRELOAD\n"
@@ -93,6 +95,22 @@ Status Console::show_state(Request& r) {
   return Status::Ok;
 }
 
+// The resolver's cache: each name, the seconds until it is looked up again (0: at the next
+// connect), its addresses (empty when the lookup failed).
+Status Console::show_dns_hosts(Request& r) {
+  using T = ResultSet::Type;
+  ResultSet rs;
+  rs.column("hostname");
+  rs.column("ttl", T::Int8);
+  rs.column("addrs");
+  if (shared_.resolver != nullptr) {
+    for (auto& row : shared_.resolver->hosts())
+      rs.row({row.host, std::to_string(row.ttl_seconds), row.addrs});
+  }
+  rs.write(r.out, "SHOW");
+  return Status::Ok;
+}
+
 Status Console::show_empty(Request& r, std::string_view what) {
   using T = ResultSet::Type;
   ResultSet rs;
@@ -110,11 +128,7 @@ Status Console::show_empty(Request& r, std::string_view what) {
     rs.column("name");
     for (const char* n : {"size", "used", "free", "memtotal"})
       rs.column(n, T::Int4);
-  } else if (what == "dns_hosts") {
-    rs.column("hostname");
-    rs.column("ttl", T::Int8);
-    rs.column("addrs");
-  } else if (what == "dns_zones") {
+  } else if (what == "dns_zones") {  // dns_zone_check_period is not supported
     rs.column("zonename");
     rs.column("serial", T::Int8);
     rs.column("count", T::Int4);

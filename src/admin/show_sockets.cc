@@ -344,6 +344,8 @@ Status Console::show_lists(Request& r) {
   int users = static_cast<int>(shared_.pools->user_stats().size());
   int pools =
       static_cast<int>(shared_.pools->pool_snapshots(r.client.worker.loop().now()).size()) + 1;
+  net::Resolver::Counts dns;
+  if (shared_.resolver != nullptr) dns = shared_.resolver->counts();
   auto finish = r.finish;
   fan_out<Counts>(
       shared_.workers, r.client.worker,
@@ -358,7 +360,7 @@ Status Console::show_lists(Request& r) {
         w.servers.for_each([&](pool::ServerConn&) { ++c.servers; });
         return c;
       },
-      [finish, databases, users, pools](std::vector<Counts> parts) {
+      [finish, databases, users, pools, dns](std::vector<Counts> parts) {
         Counts t;
         for (const auto& p : parts) {
           t.clients += p.clients;
@@ -381,9 +383,9 @@ Status Console::show_lists(Request& r) {
         item("login_clients", t.login);
         item("free_servers", 0);
         item("used_servers", t.servers);
-        item("dns_names", 0);
-        item("dns_zones", 0);
-        item("dns_queries", 0);
+        item("dns_names", static_cast<int>(dns.names));
+        item("dns_zones", 0);  // dns_zone_check_period is not supported
+        item("dns_queries", static_cast<int>(dns.queries));
         item("dns_pending", 0);
         std::string out;
         rs.write(out, "SHOW");

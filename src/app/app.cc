@@ -22,6 +22,19 @@
 
 namespace sluice::app {
 
+namespace {
+
+net::Resolver::Options resolver_options(const config::Settings& st) {
+  net::Resolver::Options o;
+  o.ttls.found = st.dns_max_ttl;
+  o.ttls.not_found = st.dns_nxdomain_ttl;
+  o.nameservers = st.dns_nameserver;
+  o.resolv_conf = st.resolv_conf;
+  return o;
+}
+
+}  // namespace
+
 App::App(Options opts) : opts_(std::move(opts)) {}
 
 App::~App() {
@@ -46,6 +59,7 @@ void App::install(config::ConfigPtr cfg) {
   pool::ParamRegistry::instance().configure(st.track_extra_parameters);
   session::install_tls(*cfg);  // new handshakes use the new certificates; open ones keep theirs
   warm_plain_scram(*cfg);
+  resolver_.configure(resolver_options(st));
   if (pools_) pools_->apply_config(cfg);
   shared_.publish_config(cfg);
   std::lock_guard<std::mutex> g(cfg_mu_);
@@ -220,10 +234,12 @@ bool App::setup() {
   }
   pools_ = std::make_unique<pool::PoolManager>(bases);
   shared_.pools = pools_.get();
+  shared_.resolver = &resolver_;  // started in run(), after daemon()
   console_ = std::make_unique<admin::Console>(shared_, *this);
   shared_.admin = console_.get();
   for (auto& w : workers_) {
     w->pools = pools_.get();
+    w->resolver = &resolver_;
     w->sync_config();
   }
   pools_->apply_config(config());
@@ -244,6 +260,7 @@ void App::stop_all() {
   }
   for (auto& w : workers_)
     w->join();
+  resolver_.stop();
   for (int fd : listen_fds_)
     ::close(fd);
   listen_fds_.clear();
@@ -401,6 +418,7 @@ int App::run() {
   }
   warm_allowed_ = true;
   warm_plain_scram(*config());
+  resolver_.start(resolver_options(config()->settings));  // a thread: after daemon() too
   if (!write_pidfile()) {
     pidfile_.clear();
     cleanup_files();

@@ -13,6 +13,7 @@
 #include "admin/health.h"
 #include "admin/http_server.h"
 #include "app/worker.h"
+#include "net/resolver.h"
 #include "pool/pool.h"
 
 namespace sluice::app {
@@ -64,6 +65,8 @@ class App final : public admin::Control {
   session::Shared shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<pool::PoolManager> pools_;
+  // After workers_: destroyed (stopped) first, so it never posts to a loop that is gone.
+  net::Resolver resolver_;
   std::unique_ptr<admin::Console> console_;
   std::vector<int> listen_fds_;  // closed at exit
   std::vector<int> tcp_fds_;     // closed by their workers when a waiting shutdown begins

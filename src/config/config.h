@@ -110,6 +110,9 @@ struct Settings {
   int min_pool_size = 0;
   int reserve_pool_size = 0;
   core::Micros reserve_pool_timeout = 5 * core::kMicrosPerSecond;
+  // Pools of databases reached through the `*` entry are freed after this long without a client
+  // or server (PgBouncer's autodb_idle_timeout).
+  core::Micros autodb_idle_timeout = 3600 * core::kMicrosPerSecond;
   // How long the oldest waiter may be passed over for a waiter whose session state or worker
   // matches a released server (ours; issues 9 and 10). 0 = strict FIFO.
   core::Micros affinity_wait = 5 * core::kMicrosPerSecond / 1000;
@@ -137,6 +140,14 @@ struct Settings {
   core::Micros server_connect_timeout = 15 * core::kMicrosPerSecond;
   core::Micros server_login_retry = 15 * core::kMicrosPerSecond;
   bool server_round_robin = false;
+
+  // server host names (net/resolver.h): how long an answer is kept, a failed lookup too
+  core::Micros dns_max_ttl = 15 * core::kMicrosPerSecond;
+  core::Micros dns_nxdomain_ttl = 15 * core::kMicrosPerSecond;
+  std::string resolv_conf;  // a resolv.conf instead of the system's; empty = /etc/resolv.conf
+  // sluice only, for tests and special setups: name servers "ip[:port],..." used instead of
+  // resolv.conf's (which has no port); empty = resolv.conf's.
+  std::string dns_nameserver;
 
   // client timeouts
   core::Micros client_login_timeout = 60 * core::kMicrosPerSecond;

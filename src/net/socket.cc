@@ -98,6 +98,36 @@ std::string format_peer(const sockaddr_storage& ss, socklen_t) {
   return host + ":" + std::to_string(addr_port(ss));
 }
 
+void set_port(sockaddr_storage& ss, int port) {
+  if (ss.ss_family == AF_INET) {
+    reinterpret_cast<sockaddr_in&>(ss).sin_port = htons(static_cast<std::uint16_t>(port));
+  } else if (ss.ss_family == AF_INET6) {
+    reinterpret_cast<sockaddr_in6&>(ss).sin6_port = htons(static_cast<std::uint16_t>(port));
+  }
+}
+
+std::optional<Address> numeric_address(std::string_view host, int port) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || host.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  std::string h(host);
+  sockaddr_storage ss{};
+  auto& s4 = reinterpret_cast<sockaddr_in&>(ss);
+  if (inet_pton(AF_INET, h.c_str(), &s4.sin_addr) == 1) {
+    s4.sin_family = AF_INET;
+    set_port(ss, port);
+    return Address{ss, static_cast<socklen_t>(sizeof(sockaddr_in))};
+  }
+  auto& s6 = reinterpret_cast<sockaddr_in6&>(ss);
+  if (inet_pton(AF_INET6, h.c_str(), &s6.sin6_addr) == 1) {
+    s6.sin6_family = AF_INET6;
+    set_port(ss, port);
+    return Address{ss, static_cast<socklen_t>(sizeof(sockaddr_in6))};
+  }
+  return std::nullopt;
+}
+
 core::Result<std::vector<std::pair<sockaddr_storage, socklen_t>>> resolve(const std::string& host,
                                                                           int port) {
   addrinfo hints{};

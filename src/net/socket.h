@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,7 +53,16 @@ struct ListenSpec {
 // After writability: 0 if connected, else the errno.
 [[nodiscard]] int connect_result(int fd);
 
-// Resolves host:port (numeric or DNS, blocking); first result only for each family.
+using Address = std::pair<sockaddr_storage, socklen_t>;
+
+// `host` as an IPv4 or IPv6 literal ("[::1]" too) with `port`; nothing for a name (which
+// needs a lookup: net/resolver.h).
+[[nodiscard]] std::optional<Address> numeric_address(std::string_view host, int port);
+// Sets the port of an IPv4 or IPv6 address.
+void set_port(sockaddr_storage& ss, int port);
+
+// Resolves host:port (numeric or DNS, blocking: never on a worker thread); first result only
+// for each family.
 [[nodiscard]] core::Result<std::vector<std::pair<sockaddr_storage, socklen_t>>> resolve(
     const std::string& host, int port);
 

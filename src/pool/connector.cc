@@ -64,8 +64,21 @@ void ServerConn::start(std::shared_ptr<const ConnectTarget> t) {
     std::string dir = host.empty() ? target->unix_dir : host;
     login->unix_path = dir + "/.s.PGSQL." + std::to_string(target->port);
     addr_text = login->unix_path;
+  } else if (auto literal = net::numeric_address(host, target->port)) {
+    login->addrs.push_back(*literal);  // an IP address needs no lookup
+  } else if (worker->resolver != nullptr) {
+    // The lookup runs on the resolver's thread; this worker goes on serving its clients. The
+    // login deadline (server_connect_timeout) covers the wait.
+    addr_text = host + ":" + std::to_string(target->port);
+    login->dns_wait = std::make_shared<ServerConn*>(this);
+    auto answer =
+        worker->resolver->lookup(host, worker->loop(), [wait = login->dns_wait](net::DnsAnswer a) {
+          if (*wait != nullptr) (*wait)->on_resolved(std::move(a));
+        });
+    if (answer) on_resolved(std::move(*answer));  // from the cache
+    return;
   } else {
-    auto r = net::resolve(host, target->port);
+    auto r = net::resolve(host, target->port);  // no resolver: unit tests only
     if (!r) {
       core::log(core::LogLevel::Warning, "{} {}", log_prefix(), r.error());
       fail_connect("connect failed", false);
@@ -73,6 +86,23 @@ void ServerConn::start(std::shared_ptr<const ConnectTarget> t) {
     }
     login->addrs = std::move(r.value());
   }
+  try_next_address("");
+}
+
+void ServerConn::on_resolved(net::DnsAnswer answer) {
+  if (closed_ || !login || state != ServerState::Connecting) return;
+  login->dns_wait.reset();
+  if (answer.status != net::DnsAnswer::Status::Ok) {
+    // Like a refused connection: waiting clients wait for the next attempt (server_login_retry)
+    // and, past their timeout, are told why.
+    core::log(core::LogLevel::Warning, "{} DNS lookup failed: {}: {}", log_prefix(), login->host,
+              answer.error);
+    fail_connect("DNS lookup failed: " + login->host + ": " + answer.error, false);
+    return;
+  }
+  login->addrs = std::move(answer.addrs);
+  for (auto& a : login->addrs)
+    net::set_port(a.first, target->port);
   try_next_address("");
 }
 

@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,7 +15,20 @@
 
 namespace sluice::pool {
 
+class ServerConn;
+
 struct LoginState {
+  LoginState() = default;
+  LoginState(const LoginState&) = delete;
+  LoginState& operator=(const LoginState&) = delete;
+  // An answer still on its way finds the connection gone.
+  ~LoginState() {
+    if (dns_wait) *dns_wait = nullptr;
+  }
+
+  // While the host name is being looked up: the resolver's answer reaches the connection
+  // through this (ServerConn::on_resolved), unless the login ended first.
+  std::shared_ptr<ServerConn*> dns_wait;
   std::vector<std::pair<sockaddr_storage, socklen_t>> addrs;  // resolved, tried in order
   std::size_t next_addr = 0;
   std::string unix_path;

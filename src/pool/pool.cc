@@ -30,12 +30,16 @@ std::string server_tls_summary(const config::Settings& st) {
 Pool::Pool(std::string db, std::string user, int workers)
     : db_name(std::move(db)),
       user_name(std::move(user)),
+      idle_listed(static_cast<std::size_t>(workers), 0),
       idle(static_cast<std::size_t>(workers)),
       counters(std::make_unique<PoolCounters[]>(static_cast<std::size_t>(workers))) {}
 
 PoolManager::PoolManager(std::vector<WorkerBase*> workers, Connector* connector,
                          const core::Clock* clock)
-    : workers_(std::move(workers)), connector_(connector), clock_(clock) {
+    : workers_(std::move(workers)),
+      connector_(connector),
+      clock_(clock),
+      idle_pools_(workers_.size()) {
   static PostgresConnector postgres;
   if (connector_ == nullptr) connector_ = &postgres;
 }
@@ -91,6 +95,7 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
                    : d->reserve_pool_size >= 0                 ? d->reserve_pool_size
                                                                : st.reserve_pool_size;
   p.min_pool_size = d->min_pool_size >= 0 ? d->min_pool_size : st.min_pool_size;
+  if (p.min_pool_size > 0) watch(p);  // global maintenance keeps it warm
   p.server_lifetime = d->server_lifetime >= 0 ? d->server_lifetime : st.server_lifetime;
   p.forced_user = d->user.has_value();
   p.password.reset();
@@ -181,14 +186,60 @@ Pool* PoolManager::get_pool(const config::DatabaseConfig& db, std::string_view d
   std::string key(db_name);
   key.push_back('\0');
   key.append(server_user);
+  core::Micros now = clock_now(current);
   auto it = pools_.find(key);
-  if (it != pools_.end()) return it->second.get();
+  if (it != pools_.end()) {
+    ++it->second->refs;
+    it->second->last_used = now;
+    return it->second.get();
+  }
   auto p = std::make_unique<Pool>(std::string(db_name), std::string(server_user), worker_count());
   if (cfg_) refresh_pool(*p, *cfg_);
+  p->auto_db = cfg_ && cfg_->find_database(db_name) == nullptr;
   (void)db;
+  p->refs = 1;
+  p->last_used = now;
   Pool* raw = p.get();
   pools_.emplace(std::move(key), std::move(p));
   return raw;
+}
+
+void PoolManager::drop_ref(Pool& p) {
+  std::lock_guard<std::mutex> g(mu_);
+  --p.refs;
+  p.last_used = clock_ != nullptr ? clock_->now() : core::monotonic_now();
+  if (p.auto_db && p.refs == 0) watch(p);
+}
+
+bool PoolManager::needs_watch(const Pool& p) const {
+  return !p.waiters.empty() || p.min_pool_size > 0 || (p.auto_db && p.refs == 0);
+}
+
+// autodb_idle_timeout: pools of `*` databases with no holder, server or waiter for that long
+// are freed (lock held). Nothing outside the manager points at such a pool: clients and lookups
+// hold a reference, servers are counted in `servers`.
+void PoolManager::free_idle_auto_pools(core::Micros now) {
+  if (!cfg_ || cfg_->settings.autodb_idle_timeout <= 0) return;
+  core::Micros timeout = cfg_->settings.autodb_idle_timeout;
+  std::vector<Pool*> freed;
+  for (Pool* p : watched_) {
+    if (p->auto_db && p->refs == 0 && p->clients == 0 && p->servers == 0 && p->waiters.empty() &&
+        now - p->last_used >= timeout) {
+      freed.push_back(p);
+    }
+  }
+  for (Pool* p : freed) {
+    core::log(core::LogLevel::Log, "{}/{}: auto-database pool freed after {} s unused", p->db_name,
+              p->user_name, (now - p->last_used) / core::kMicrosPerSecond);
+    std::erase(watched_, p);
+    for (std::size_t w = 0; w < idle_pools_.size(); ++w) {
+      if (p->idle_listed[w] != 0) std::erase(idle_pools_[w], p);
+    }
+    std::string key = p->db_name;
+    key.push_back('\0');
+    key.append(p->user_name);
+    pools_.erase(key);
+  }
 }
 
 std::string PoolManager::try_add_client(std::string_view db_name, std::string_view user_name,
@@ -292,6 +343,9 @@ bool PoolManager::welcome(Pool& p, std::vector<std::pair<std::string, std::strin
 void PoolManager::pool_client_removed(Pool& p) {
   std::lock_guard<std::mutex> g(mu_);
   --p.clients;
+  --p.refs;  // taken by get_pool at login
+  p.last_used = clock_ != nullptr ? clock_->now() : core::monotonic_now();
+  if (p.auto_db && p.refs == 0) watch(p);
 }
 
 bool PoolManager::can_open(const Pool& p, bool reserve) const {
@@ -489,10 +543,16 @@ void PoolManager::move(ServerConn& s, ServerState to) {
       break;
   }
   switch (to) {
-    case ServerState::Idle:
-      p.idle[static_cast<std::size_t>(s.worker->id())].push_back(s);
+    case ServerState::Idle: {
+      auto wi = static_cast<std::size_t>(s.worker->id());
+      p.idle[wi].push_back(s);
       ++p.idle_count;
+      if (p.idle_listed[wi] == 0) {  // maintenance of that worker visits it from now on
+        p.idle_listed[wi] = 1;
+        idle_pools_[wi].push_back(&p);
+      }
       break;
+    }
     case ServerState::Active:
     case ServerState::Handoff:
       ++p.active;
@@ -570,6 +630,7 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
     } else {
       w.queued = true;
       p.waiters.push_back(w);
+      watch(p);
     }
     serve(p, current, a);
     if (w.queued) {
@@ -662,8 +723,8 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
     // The freed slot may let this pool or a pool of the same database or user open one.
     core::Micros now = clock_now(current);
     launch_for_waiters(p, now, a);
-    for (auto& [k, q] : pools_) {
-      if (q.get() != &p && (q->db == p.db || q->user == p.user)) launch_for_waiters(*q, now, a);
+    for (Pool* q : watched_) {  // pools with waiters are watched
+      if (q != &p && (q->db == p.db || q->user == p.user)) launch_for_waiters(*q, now, a);
     }
   }
   run(a, current);
@@ -716,9 +777,10 @@ void PoolManager::maintain_worker(WorkerBase& w) {
     if (!cfg_) return;
     const auto& st = cfg_->settings;
     core::Micros now = clock_now(w);
-    for (auto& kv : pools_) {
-      Pool* p = kv.second.get();
-      auto& idle = p->idle[static_cast<std::size_t>(w.id())];
+    auto wi = static_cast<std::size_t>(w.id());
+    auto& listed = idle_pools_[wi];
+    for (Pool* p : listed) {
+      auto& idle = p->idle[wi];
       std::vector<std::pair<ServerConn*, const char*>> drop;
       std::vector<ServerConn*> check;
       idle.for_each([&](ServerConn& s) {
@@ -747,6 +809,12 @@ void PoolManager::maintain_worker(WorkerBase& w) {
       for (ServerConn* s : check)
         start_check(*p, *s, a);
     }
+    // Pools with no idle server here any more leave the list (going idle lists them again).
+    std::erase_if(listed, [wi](Pool* p) {
+      if (!p->idle[wi].empty()) return false;
+      p->idle_listed[wi] = 0;
+      return true;
+    });
   }
   run(a, w);
 }
@@ -758,7 +826,15 @@ void PoolManager::maintain_global(WorkerBase& w) {
     if (!cfg_) return;
     const auto& st = cfg_->settings;
     core::Micros now = clock_now(w);
-    for (auto& [k, pp] : pools_) {
+    free_idle_auto_pools(now);
+    // Only the pools that need it: waiters, min_pool_size, unused auto-databases (watch()).
+    std::vector<Pool*> visit = watched_;
+    std::erase_if(watched_, [this](Pool* p) {
+      if (needs_watch(*p)) return false;
+      p->watched = false;
+      return true;
+    });
+    for (Pool* pp : visit) {
       Pool& p = *pp;
       if (p.disabled || held(p)) continue;
       bool retry_ok =

@@ -115,6 +115,17 @@ class Pool {
   core::Micros server_lifetime = 0;
   bool forced_user = false;
   bool disabled = false;  // removed from the config: no new clients, drain
+  // Reached through the `*` entry: freed after autodb_idle_timeout with nothing left using it.
+  bool auto_db = false;
+  // Holders of this Pool* outside the manager (clients, auth_query lookups), from get_pool to
+  // drop_ref; a pool with holders, servers or waiters is never freed.
+  int refs = 0;
+  core::Micros last_used = 0;
+  // Membership of the manager's watch lists (maintenance visits only listed pools): per worker,
+  // listed since it had an idle server there; `watched` while it has waiters, a min_pool_size,
+  // or is an unused auto-database pool.
+  std::vector<char> idle_listed;
+  bool watched = false;
 
   LimitGroup* db = nullptr;
   LimitGroup* user = nullptr;
@@ -188,9 +199,11 @@ class PoolManager {
   // new connections it makes possible are opened by the next global maintenance.
   void apply_config(const config::ConfigPtr& cfg);
 
-  // The pool for a client: (database entry, server user). Creates it on first use.
+  // The pool for a client: (database entry, server user). Creates it on first use. The caller
+  // holds a reference until drop_ref (pool_client_removed drops a client's).
   Pool* get_pool(const config::DatabaseConfig& db, std::string_view db_name,
                  std::string_view server_user, WorkerBase& current);
+  void drop_ref(Pool& p);
 
   // Client counters for the max_*_client_connections limits. `try_add_client` is atomic
   // with its checks; it returns an empty string or the name of the limit hit.
@@ -351,6 +364,7 @@ class PoolManager {
   [[nodiscard]] static bool stale(const ServerConn& s, const Pool& p);
   bool fail_fast(Pool& p, Waiter& w, WorkerBase& current, Actions& a);
   bool evict_for(Pool& p, WorkerBase& current, Actions& a);
+  void free_idle_auto_pools(core::Micros now);
   void evict_one(Pool& q, WorkerBase& owner);
   void take_own_idle(Pool& p, WorkerBase* current, Actions& a, const char* why);
   void sweep_others(WorkerBase* current, Actions& a);
@@ -369,6 +383,17 @@ class PoolManager {
   const core::Clock* clock_;
   config::ConfigPtr cfg_;
   std::unordered_map<std::string, std::unique_ptr<Pool>> pools_;  // db_name + '\0' + user
+  // What maintenance visits instead of every pool (lock held): per worker, the pools that have
+  // (or recently had) idle servers there; and the pools that need the global maintenance.
+  std::vector<std::vector<Pool*>> idle_pools_;
+  std::vector<Pool*> watched_;
+  void watch(Pool& p) {
+    if (!p.watched) {
+      p.watched = true;
+      watched_.push_back(&p);
+    }
+  }
+  [[nodiscard]] bool needs_watch(const Pool& p) const;
   std::unordered_map<std::string, std::unique_ptr<LimitGroup>> dbs_;
   std::unordered_map<std::string, std::unique_ptr<LimitGroup>> users_;
   std::unordered_map<std::string, proto::auth::ScramKeys> scram_keys_;  // user + '\0' + secret

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/intrusive_list.h"
 #include "core/relaxed.h"
+#include "net/dns_cache.h"
 #include "net/loop.h"
 #include "net/stream.h"
 #include "pool/prepared.h"
@@ -28,7 +29,7 @@ struct WorkerServersTag;
 struct LoginState;
 
 enum class ServerState : std::uint8_t {
-  Connecting,  // TCP connect in progress
+  Connecting,  // host name lookup or TCP connect in progress
   Login,       // startup and authentication
   Internal,    // running queries of its own (connect_query, check, reset, rollback)
   Idle,        // in its pool's idle list on its worker
@@ -145,6 +146,7 @@ class ServerConn final : public net::Pollable,
  private:
   friend class Connector;
   void on_connecting(std::uint32_t events);
+  void on_resolved(net::DnsAnswer answer);
   void try_next_address(std::string_view last_error);
   void begin_login();
   bool handle_login_frame(char type, std::string_view body);

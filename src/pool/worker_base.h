@@ -7,6 +7,7 @@
 #include "core/buffer.h"
 #include "core/intrusive_list.h"
 #include "net/loop.h"
+#include "net/resolver.h"
 
 namespace sluice::pool {
 
@@ -29,6 +30,8 @@ class WorkerBase {
   void set_cfg(config::ConfigPtr c) { cfg_ = std::move(c); }
 
   PoolManager* pools = nullptr;  // the process-wide pool manager
+  // Server host names are looked up here (null in tests without one: then a blocking lookup).
+  net::Resolver* resolver = nullptr;
 
   // Every server connection this worker's loop drives, whatever its state.
   core::IntrusiveList<ServerConn, WorkerServersTag> servers;

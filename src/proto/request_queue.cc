@@ -213,6 +213,17 @@ RequestQueue::Routed RequestQueue::route_slow(char type) {
     }
     case 'E':
       if (copy_in_) end_copy();
+      {
+        // After an error in an extended-query message (a Flush too: it has no entry, so nothing
+        // is owed when its error comes) the server skips to the next Sync, a Query or
+        // FunctionCall included. With no Sync queued it ignores everything until one comes,
+        // sluice's own ROLLBACK too: not idle.
+        std::uint32_t k = head_index();
+        bool skips = k >= count_ || extended(at(k).type);
+        for (; skips && k < count_; ++k)
+          skips = at(k).type != 'S' && !copy_marker(at(k).type);
+        if (skips) unsynced_ = true;
+      }
       i = head_index();
       act = i < count_ ? at(i).action : Action::Forward;
       head = i < count_ ? at(i).type : '\0';

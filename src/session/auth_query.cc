@@ -23,6 +23,10 @@ AuthState::~AuthState() {
 AuthQuery::AuthQuery(SessionWorker& w, pool::Pool& p, std::string sql, std::string user, Client& c)
     : w_(w), pool_(p), sql_(std::move(sql)), user_(std::move(user)), client_(&c) {}
 
+AuthQuery::~AuthQuery() {
+  w_.pools->drop_ref(pool_);
+}
+
 AuthQuery* AuthQuery::start(SessionWorker& w, pool::Pool& auth_pool, std::string sql,
                             std::string user, Client& client) {
   auto* q = new AuthQuery(w, auth_pool, std::move(sql), std::move(user), client);

@@ -45,6 +45,7 @@ class AuthQuery final : public pool::Waiter,
   void on_login_failed(std::string error_body) override;
   void on_server_io(std::uint32_t events) override;
   void on_deferred() override;
+  ~AuthQuery() override;  // drops the pool reference start()'s caller took (get_pool)
 
  private:
   AuthQuery(SessionWorker& w, pool::Pool& p, std::string sql, std::string user, Client& c);

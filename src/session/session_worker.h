@@ -47,6 +47,7 @@ struct Shared {
   std::vector<SessionWorker*> workers;
   pool::PoolManager* pools = nullptr;
   AdminHandler* admin = nullptr;
+  net::Resolver* resolver = nullptr;  // server host names (SHOW DNS_HOSTS)
   std::atomic<int> clients{0};        // every accepted client socket
   std::atomic<bool> draining{false};  // SIGTERM: no new clients, close idle ones
   std::atomic<bool> accepting{true};

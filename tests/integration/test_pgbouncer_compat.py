@@ -69,11 +69,18 @@ def test_server_fast_close_ends_an_idle_session_after_reconnect(make_pooler):
             conn.execute("select 1")
 
 
-def test_queued_client_gets_a_notice_after_query_wait_notify(make_pooler):
+def test_queued_client_gets_a_notice_after_query_wait_notify(make_pooler, pg):
     pooler = make_pooler(pool_mode="transaction", query_wait_notify="1",
                          users={"app": "max_user_connections=1"})
     holder = pooler.connect()
-    sleeper = threading.Thread(target=lambda: holder.execute("select pg_sleep(2.5)"), daemon=True)
+
+    def hold():
+        try:  # until cancelled below, however long the waiter takes to queue
+            holder.execute("select pg_sleep(60) /* qwn-holder */")
+        except psycopg.errors.QueryCanceled:
+            pass
+
+    sleeper = threading.Thread(target=hold, daemon=True)
     sleeper.start()
     try:
         wait_until(lambda: (pooler.pool_row("appdb", "app") or {}).get("sv_active") == 1, 5,
@@ -81,7 +88,13 @@ def test_queued_client_gets_a_notice_after_query_wait_notify(make_pooler):
         notices = []
         with pooler.connect() as conn:
             conn.add_notice_handler(lambda d: notices.append(d.message_primary))
-            conn.execute("select 1")
+            waiter = threading.Thread(target=lambda: conn.execute("select 1"), daemon=True)
+            waiter.start()
+            wait_until(lambda: notices, 10, "the notice to the queued client")
+            pg.sql("select pg_cancel_backend(pid) from pg_stat_activity"
+                   " where query like '%qwn-holder%' and pid <> pg_backend_pid()")
+            waiter.join(10)
+            assert not waiter.is_alive()
         assert notices == ["No server connection available in postgres backend, client being queued"]
     finally:
         sleeper.join(10)

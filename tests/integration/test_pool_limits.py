@@ -146,3 +146,20 @@ def test_max_client_conn_refuses_extra_clients(make_pooler):
             c.close()
     # A slot freed is a slot reusable.
     wait_until(lambda: pooler.connect().close() is None, 5, "a freed client slot")
+
+
+def test_auto_database_pools_are_freed_after_autodb_idle_timeout(make_pooler, pg):
+    """PgBouncer's autodb_idle_timeout: pools of databases reached through `*` go away unused."""
+    entry = f"host={pg.host} port={pg.port}"
+    pooler = make_pooler(pool_mode="transaction", databases={"*": entry, "appdb": entry + " dbname=appdb"},
+                         autodb_idle_timeout=1, server_idle_timeout=1)
+    with pooler.connect(dbname="db2") as c:
+        c.execute("select 1")
+    with pooler.connect(dbname="appdb") as c:
+        c.execute("select 1")
+    assert pooler.pool_row("db2", "app") is not None
+    # The idle server closes after server_idle_timeout, then the pool after autodb_idle_timeout.
+    wait_until(lambda: pooler.pool_row("db2", "app") is None, 15, "the db2 pool to be freed")
+    assert pooler.pool_row("appdb", "app") is not None, "a configured database stays"
+    with pooler.connect(dbname="db2") as c:  # and comes back when used again
+        assert c.execute("select 1").fetchone()[0] == 1

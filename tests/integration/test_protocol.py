@@ -158,11 +158,11 @@ def test_large_result_read_slowly_does_not_block_other_clients(make_pooler, pg):
             for i in range(30):
                 t0 = time.monotonic()
                 assert fast.execute("select %s::int", (i,)).fetchone() == (i,)
-                assert time.monotonic() - t0 < 1.0
+                assert time.monotonic() - t0 < 3.0  # blocked would be until the slow one reads
         with pooler.connect(dbname="db2") as other_pool:
             t0 = time.monotonic()
             assert other_pool.execute("select 1").fetchone() == (1,)
-            assert time.monotonic() - t0 < 1.0
+            assert time.monotonic() - t0 < 3.0
         # Now drain the slow client: every row arrives, in order, then ReadyForQuery.
         count, last, tag = 0, None, None
         while True:

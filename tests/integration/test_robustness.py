@@ -1,5 +1,6 @@
 # Hostile or broken clients are contained: they are closed, their server state is cleaned, others go on.
 import random
+import select
 import signal
 import socket
 import struct
@@ -20,7 +21,9 @@ class Bystander:
         self.conn = pooler.connect(dbname=dbname)
         self.n = 0
 
-    def check(self, limit: float = 1.0) -> None:
+    def check(self, limit: float = 2.5) -> None:
+        # Starved or blocked behind a bad client would be seconds to forever; a loaded 2-core
+        # machine running the ASan build can take a second for one answer.
         self.n += 1
         t0 = time.monotonic()
         assert self.conn.execute("select %s::int", (self.n,)).fetchone() == (self.n,)
@@ -117,7 +120,7 @@ def test_many_silent_connections_do_not_starve_others(bystander):
         t0 = time.monotonic()
         with pooler.connect() as fresh:
             assert fresh.execute("select 1").fetchone() == (1,)
-        assert time.monotonic() - t0 < 1.0
+        assert time.monotonic() - t0 < 3.0
         # Half-sent startup packets from some of them change nothing either.
         for s in silent[:100]:
             s.sendall(struct.pack("!ii", 40, PROTOCOL_3) + b"user\0")
@@ -142,7 +145,7 @@ def test_malformed_message_after_login_closes_only_that_client(make_pooler, pg, 
             w.send(payload)
             msgs = w.read_until_closed(3)
         _expect_08P01_and_close(msgs)
-        b.check(limit=2.0)  # may wait for the bad client's server to be rolled back or replaced
+        b.check(limit=4.0)  # may wait for the bad client's server to be rolled back or replaced
         wait_until(lambda: pg.server_conns(user="app", state="idle in transaction") == 0, 5,
                    "no server connection left inside the bad client's transaction")
         assert pg.sql("select count(*) from pg_locks where locktype = 'advisory' and objid = 9191")[0][0] == 0
@@ -150,18 +153,45 @@ def test_malformed_message_after_login_closes_only_that_client(make_pooler, pg, 
         b.close()
 
 
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def test_oversized_message_after_login_is_refused_without_buffering_it(make_pooler):
+    """A Query whose length claims 1.75 GiB (PostgreSQL refuses any message over 1 GiB): the
+    client is closed (by the pooler, or by the server the pooler streamed it to) while it is
+    still sending, the pooler's memory does not grow with what was sent, and others go on."""
     pooler = make_pooler(pool_mode="transaction")
     b = Bystander(pooler)
     try:
-        with WireConn(pooler.host, pooler.port) as w:
+        rss_before = _rss_kb(pooler.pid)
+        with WireConn(pooler.host, pooler.port, timeout=10) as w:
             w.login("app", "appdb")
-            # Claims 1.9 GB of query text; sends a little. A pooler must not allocate for the claim.
-            w.send(b"Q" + struct.pack("!i", 0x70000000) + b"select " * 1000)
-            try:
-                w.read_until_closed(3)  # closed (with or without an error) - or still waiting:
-            except TimeoutError:
-                pass  # a pooler may forward it; then the server refuses it; either way others go on
+            w.send(b"Q" + struct.pack("!i", 0x70000000))
+            chunk = b"select " * 37_450  # 256 KiB
+            sent, limit = 0, 64 << 20
+            w.sock.settimeout(10)
+            while sent < limit:
+                if select.select([w.sock], [], [], 0)[0]:
+                    break  # an answer (or the close) is waiting: stop sending
+                try:
+                    w.sock.sendall(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                except socket.timeout:
+                    pytest.fail(f"pooler stopped reading after {sent} bytes without closing")
+                sent += len(chunk)
+            assert sent < limit, f"{sent} bytes of the message taken and the client still open"
+            msgs = w.read_until_closed(10)  # raises TimeoutError if still open
+        # The error may be lost to the reset of a close with unread input; if it came, it is right.
+        for kind, body in msgs[:1]:
+            assert kind == b"E" and error_fields(body)["C"] == "08P01", msgs[:1]
+        grown = _rss_kb(pooler.pid) - rss_before
+        assert grown < 16_000, f"pooler grew {grown} kB for a refused message ({sent} bytes sent)"
         b.check()
     finally:
         b.close()

@@ -50,6 +50,16 @@ class Console(threading.Thread):
     def run(self):
         rnd = random.Random(7)
         on = 0
+        # pgbench gives up if a client fails while it connects: start once all 64 are in.
+        deadline = time.monotonic() + 30
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            try:
+                rows = self.pooler.admin("SHOW CLIENTS")
+            except psycopg.Error:
+                rows = []
+            if sum(1 for r in rows if r["database"] == "bench") >= 64:
+                break
+            time.sleep(0.05)
         while not self.stop_event.is_set():
             try:
                 with psycopg.connect(**self.pooler.conninfo("itadmin", "pgbouncer"),
@@ -112,7 +122,9 @@ def test_stress(make_pooler, pg, pg_other, workers, proto):
         hupper.join(5)
         console.join(30)
     out = bench.stdout + bench.stderr
-    processed = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    m = re.search(r"number of transactions actually processed: (\d+)", out)
+    assert m, f"pgbench did not run:\n{out[-3000:]}"
+    processed = int(m.group(1))
     assert processed > 0, out
     assert pooler.running(), "the pooler died under stress"
     # Clients may only have failed because the console killed them on purpose.

@@ -204,21 +204,27 @@ def test_plus_is_offered_only_over_tls(make_pooler, tls_certs):
 
 # -- cancel requests ----------------------------------------------------------------------------
 
-def _start_sleep(w, seconds=5):
-    w.send(query_message(f"select pg_sleep({seconds})"))
-    return time.monotonic()
+def _start_sleep(w, pg, tag, seconds=5):
+    """Send a sleep and wait until it runs on the server (a cancel before that would find
+    nothing to cancel)."""
+    w.send(query_message(f"select pg_sleep({seconds}) /* {tag} */"))
+    started = time.monotonic()
+    wait_until(lambda: pg.sql("select count(*) from pg_stat_activity where state = 'active'"
+                              " and query like %s and pid <> pg_backend_pid()",
+                              (f"%/* {tag} */%",))[0][0] == 1,
+               10, f"the sleep {tag} to run on the server")
+    return started
 
 
 @pytest.mark.parametrize("cancel_over_tls", [True, False])
-def test_cancel_reaches_a_tls_session_on_a_require_listener(make_pooler, tls_certs,
+def test_cancel_reaches_a_tls_session_on_a_require_listener(make_pooler, pg, tls_certs,
                                                             cancel_over_tls):
     pooler = tls_pooler(make_pooler, tls_certs, mode="require")
     with WireConn(pooler.host, pooler.port, timeout=15,
                   sock=tls_client(pooler.host, pooler.port)) as w:
         w.login("app", "appdb", PASSWORDS["app"])
         pid, key = w.backend_key
-        started = _start_sleep(w, 10)
-        time.sleep(0.3)
+        started = _start_sleep(w, pg, f"tls-cancel-{cancel_over_tls}", 30)
         # libpq's PQcancel sends the request in plaintext; PQcancelCreate (libpq 17) over TLS.
         sock = tls_client(pooler.host, pooler.port) if cancel_over_tls else None
         with WireConn(pooler.host, pooler.port, sock=sock) as c:
@@ -227,24 +233,34 @@ def test_cancel_reaches_a_tls_session_on_a_require_listener(make_pooler, tls_cer
         with pytest.raises(ServerError) as exc:
             w.read_result(15)
         assert exc.value.fields["C"] == "57014"
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 20  # cancelled, not finished
         assert w.query("select 1") == [["1"]]
 
 
-def test_cancel_with_a_wrong_key_does_nothing(make_pooler, tls_certs):
+def test_cancel_with_a_wrong_key_does_nothing(make_pooler, pg, tls_certs):
     pooler = tls_pooler(make_pooler, tls_certs, mode="require")
     with WireConn(pooler.host, pooler.port, timeout=15,
                   sock=tls_client(pooler.host, pooler.port)) as w:
         w.login("app", "appdb", PASSWORDS["app"])
         pid, key = w.backend_key
-        _start_sleep(w, 1)
-        time.sleep(0.2)
+        _start_sleep(w, pg, "tls-wrong-key", 30)
         for bad_pid, bad_key in ((pid, key ^ 0x100), (pid ^ 1, key), (pid, key ^ 0x7f000000)):
             with WireConn(pooler.host, pooler.port,
                           sock=tls_client(pooler.host, pooler.port)) as c:
                 c.send(cancel_request(bad_pid, bad_key))
                 assert c.read_until_closed(5) == []
-        assert w.read_result(15) == [[""]]  # pg_sleep finished normally
+        with pytest.raises(TimeoutError):
+            w.read_message(timeout=0.5)  # proving a negative needs a bounded wait
+        assert pg.sql("select count(*) from pg_stat_activity where state = 'active'"
+                      " and query like '%/* tls-wrong-key */%' and pid <> pg_backend_pid()")[0][0] == 1, \
+        "the sleep was cancelled"
+        # The right key still works: the sleep was running all along.
+        with WireConn(pooler.host, pooler.port, sock=tls_client(pooler.host, pooler.port)) as c:
+            c.send(cancel_request(pid, key))
+            assert c.read_until_closed(5) == []
+        with pytest.raises(ServerError) as exc:
+            w.read_result(15)
+        assert exc.value.fields["C"] == "57014"
 
 
 # -- reload -------------------------------------------------------------------------------------

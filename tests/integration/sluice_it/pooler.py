@@ -17,7 +17,7 @@ ADMIN_USER = "itadmin"
 ADMIN_PASSWORD = "itadmin-pw"
 
 # [pgbouncer] keys only sluice knows; left out of the ini when the binary is PgBouncer.
-SLUICE_ONLY_KEYS = {"workers", "cancel_rate_limit", "affinity_wait"}
+SLUICE_ONLY_KEYS = {"workers", "cancel_rate_limit", "affinity_wait", "dns_nameserver"}
 
 
 class PoolerBinary:

@@ -94,7 +94,7 @@ revoke all on function public.sluice_lookup(text) from public;
 grant execute on function public.sluice_lookup(text) to authq;
 create function public.sluice_slow_lookup(p_user text, out uname name, out secret text)
   returns setof record language sql security definer set search_path = pg_catalog as $$
-    select rolname, rolpassword from pg_authid, pg_sleep(1.5) where rolname = p_user
+    select rolname, rolpassword from pg_authid, pg_sleep(2.5) where rolname = p_user
   $$;
 revoke all on function public.sluice_slow_lookup(text) from public;
 grant execute on function public.sluice_slow_lookup(text) to authq;

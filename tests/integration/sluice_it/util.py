@@ -1,15 +1,73 @@
 # Small shared helpers for the integration harness: ports, bounded waiting, OS users.
+import fcntl
 import os
 import pwd
+import random
 import socket
+import threading
 import time
 
 
+# Ports for listeners the tests start (Postgres, poolers, fake servers) come from a range below
+# the kernel's ephemeral range (32768-60999 by default): the tests open thousands of client
+# sockets, and a port chosen by bind(0) and released lies where those sockets take their local
+# ports, so one of them could take it before the listener binds it. A port here is claimed in a
+# registry shared by every test process on the machine (an flock on a file per port, held
+# while it is among the process's 64 latest claims: long after the listener bound it), so parallel
+# sessions never pick the same one, and is probed by binding it.
+PORT_RANGE = tuple(int(x) for x in os.environ.get("SLUICE_IT_PORTS", "20000-30000").split("-"))
+PORT_REGISTRY = os.environ.get("SLUICE_IT_PORT_REGISTRY", "/tmp/sluice-it-ports")
+_HELD = 64
+_claimed: dict[int, int | None] = {}  # port handed out -> fd of its lock file while still held
+_claim_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on and no other test process holds; this
+    process never hands it out twice."""
+    lo, hi = PORT_RANGE
+    span = hi - lo
+    if not os.path.isdir(PORT_REGISTRY):
+        os.makedirs(PORT_REGISTRY, exist_ok=True)
+        try:
+            os.chmod(PORT_REGISTRY, 0o1777)  # shared by test processes of every user
+        except OSError:
+            pass
+    with _claim_lock:
+        start = random.SystemRandom().randrange(span)
+        for i in range(span):
+            port = lo + (start + i) % span
+            if port in _claimed:
+                continue
+            try:
+                fd = os.open(os.path.join(PORT_REGISTRY, str(port)), os.O_CREAT | os.O_RDWR, 0o666)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            if _bindable(port):
+                _claimed[port] = fd
+                held = [p for p, f in _claimed.items() if f is not None]
+                for old in held[:-_HELD]:
+                    os.close(_claimed[old])
+                    _claimed[old] = None
+                return port
+            os.close(fd)
+    raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT leftover is fine
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+        except OSError:
+            return False
+    return True
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.02):

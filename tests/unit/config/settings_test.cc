@@ -187,6 +187,26 @@ TEST(Settings, UnsupportedSettingWarnsOnlyWhenItWouldMatter) {
   EXPECT_EQ(cfg->unsupported_values.at("client_tls_ecdhcurve"), "prime256v1");
 }
 
+TEST(Settings, DnsSettings) {
+  auto cfg = main_section(
+      "dns_max_ttl = 2.5\ndns_nxdomain_ttl = 0\ndns_nameserver = 127.0.0.1:5353, [::1]:53\n"
+      "resolv_conf = /etc/sluice/resolv.conf\ndns_zone_check_period = 0");
+  const Settings& s = cfg->settings;
+  EXPECT_EQ(s.dns_max_ttl, 2'500'000);
+  EXPECT_EQ(s.dns_nxdomain_ttl, 0);
+  EXPECT_EQ(s.dns_nameserver, "127.0.0.1:5353, [::1]:53");
+  EXPECT_EQ(s.resolv_conf, "/etc/sluice/resolv.conf");
+  for (const char* key : {"dns_max_ttl", "dns_nxdomain_ttl", "dns_nameserver", "resolv_conf",
+                          "dns_zone_check_period"}) {
+    EXPECT_FALSE(has_warning(*cfg, key)) << key;
+  }
+  // Zone serial checks are not supported: only a period other than 0 (off) warns.
+  EXPECT_TRUE(has_warning(*main_section("dns_zone_check_period = 60"),
+                          "unsupported setting ignored: dns_zone_check_period"));
+  EXPECT_EQ(parse_error("[pgbouncer]\ndns_max_ttl = -1\n"),
+            "<config>:2: invalid value for dns_max_ttl: '-1'");
+}
+
 TEST(Settings, TlsAndAuthSettings) {
   auto cfg = main_section(
       "client_tls_sslmode = VERIFY-FULL\nclient_tls_key_file = k\nclient_tls_cert_file = c\n"

@@ -409,3 +409,44 @@ TEST_F(ThreeWorkers, IdleServersOnSeveralWorkersServeAllWaiters) {
 
 }  // namespace
 }  // namespace sluice::pool::testing
+
+namespace sluice::pool::testing {
+namespace {
+
+int pools_named(PoolManager& m, const std::string& db, core::Micros now) {
+  int n = 0;
+  for (const auto& s : m.pool_stats(now))
+    n += s.database == db ? 1 : 0;
+  return n;
+}
+
+TEST_F(Lifecycle, AutoDatabasePoolsAreFreedAfterAutodbIdleTimeout) {
+  configure("* = dbname=x\nfixed = dbname=y", "autodb_idle_timeout = 10");
+  const config::DatabaseConfig* star = cfg_->fallback_database();
+  ASSERT_NE(star, nullptr);
+  Pool* a = mgr_->get_pool(*star, "auto1", "alice", worker(0));
+  Pool* held = mgr_->get_pool(*star, "auto2", "alice", worker(0));
+  Pool& fixed = pool("fixed", "alice");
+  mgr_->drop_ref(*a);
+  mgr_->drop_ref(fixed);
+  EXPECT_TRUE(a->auto_db);
+  EXPECT_FALSE(fixed.auto_db);
+  clock_.advance(5 * kSecond);
+  mgr_->maintain_global(worker(0));
+  EXPECT_EQ(pools_named(*mgr_, "auto1", clock_.now()), 1) << "not idle long enough";
+  clock_.advance(6 * kSecond);
+  mgr_->maintain_global(worker(0));
+  EXPECT_EQ(pools_named(*mgr_, "auto1", clock_.now()), 0) << "freed";
+  EXPECT_EQ(pools_named(*mgr_, "auto2", clock_.now()), 1) << "still referenced";
+  EXPECT_EQ(pools_named(*mgr_, "fixed", clock_.now()), 1) << "configured databases stay";
+  EXPECT_TRUE(logged("auto1/alice: auto-database pool freed"));
+  mgr_->drop_ref(*held);
+  // A pool used again is a new pool, fresh from the configuration.
+  Pool* again = mgr_->get_pool(*star, "auto1", "alice", worker(0));
+  EXPECT_NE(again, nullptr);
+  EXPECT_EQ(again->refs, 1);
+  mgr_->drop_ref(*again);
+}
+
+}  // namespace
+}  // namespace sluice::pool::testing

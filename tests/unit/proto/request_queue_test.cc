@@ -123,6 +123,39 @@ TEST(RequestQueue, ErrorInTheMiddleOfAPipeline) {
   EXPECT_TRUE(q.idle());
 }
 
+// Found by the live fuzzer: BEGIN, then an Execute that fails and a Query before any Sync. The
+// server skips the Query too and ignores everything until a Sync, so the connection is not idle
+// (a ROLLBACK sent now would get no answer).
+TEST(RequestQueue, QueryAfterAFailedExtendedMessageWaitsForASync) {
+  RequestQueue q;
+  send(q, "Q");
+  rfq(q, "T");
+  send(q, "EQ");
+  q.on_error_response();
+  EXPECT_EQ(q.rfq_owed(), 0u) << "the Query is skipped with the failed Execute";
+  EXPECT_FALSE(q.idle()) << "the server ignores everything until a Sync";
+  send(q, "S");
+  rfq(q, "E");
+  EXPECT_TRUE(q.idle());
+  EXPECT_EQ(q.tx_status(), 'E');
+}
+
+// Found by the live fuzzer: a Flush the server cannot parse fails like any extended-query
+// message, and the server skips to the next Sync. The Flush has no entry: nothing is owed when
+// the error comes, yet the connection is not idle.
+TEST(RequestQueue, FailedFlushWaitsForASync) {
+  RequestQueue q;
+  send(q, "Q");
+  rfq(q, "I");
+  ASSERT_TRUE(q.idle());
+  send(q, "H");
+  q.on_error_response();
+  EXPECT_FALSE(q.idle()) << "the server ignores everything until a Sync";
+  send(q, "S");
+  rfq(q, "I");
+  EXPECT_TRUE(q.idle());
+}
+
 TEST(RequestQueue, ErrorInsideATransactionBlock) {
   RequestQueue q;
   send(q, "Q");
@@ -313,7 +346,8 @@ TEST(RequestQueue, CopyFromStdinExtendedErrorBeforeCopyDone) {
   send(q, "d");
   q.on_error_response();
   EXPECT_FALSE(q.in_copy_in());
-  EXPECT_TRUE(q.idle()) << "the Sync read in COPY mode gets no answer";
+  EXPECT_EQ(q.rfq_owed(), 0u) << "the Sync read in COPY mode gets no answer";
+  EXPECT_FALSE(q.idle()) << "the server ignores everything until the next Sync";
   send(q, "cS");
   send(q, "S");
   EXPECT_EQ(q.rfq_owed(), 2u);
@@ -478,8 +512,10 @@ TEST(RequestQueue, ReadyForQueryWithNothingOwedIsHarmless) {
   EXPECT_TRUE(q.idle());
   EXPECT_EQ(q.tx_status(), 'T');
   q.on_command_complete();
-  q.on_error_response();
   EXPECT_TRUE(q.idle());
+  q.on_error_response();
+  EXPECT_FALSE(q.idle())
+      << "an error with nothing owed: a failed Flush; the server skips to a Sync";
   EXPECT_EQ(q.size(), 0u);
 }
 
