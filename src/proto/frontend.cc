@@ -45,7 +45,9 @@ std::optional<BindView> BindView::decode(std::string_view body) {
   BodyReader r(body.substr(names->size()));
   BindView b{*names};
   auto nf = count(r);
-  if (!nf || !r.bytes(2 * std::size_t{*nf})) return std::nullopt;
+  if (!nf) return std::nullopt;
+  auto formats = r.bytes(2 * std::size_t{*nf});
+  if (!formats) return std::nullopt;
   auto np = count(r);
   if (!np) return std::nullopt;
   // Postgres: as many formats as parameters, one for all, or none (text).
@@ -53,11 +55,15 @@ std::optional<BindView> BindView::decode(std::string_view body) {
   auto params = values(r, *np);
   if (!params) return std::nullopt;
   auto nr = count(r);
-  if (!nr || !r.bytes(2 * std::size_t{*nr}) || !r.at_end()) return std::nullopt;
+  if (!nr) return std::nullopt;
+  auto results = r.bytes(2 * std::size_t{*nr});
+  if (!results || !r.at_end()) return std::nullopt;
   b.param_format_count = *nf;
   b.param_count = *np;
+  b.param_formats = *formats;
   b.params = *params;
   b.result_format_count = *nr;
+  b.result_formats = *results;
   return b;
 }
 

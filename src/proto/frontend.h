@@ -44,7 +44,9 @@ struct BindView {
   std::uint16_t param_format_count = 0;
   std::uint16_t param_count = 0;
   std::uint16_t result_format_count = 0;
+  std::string_view param_formats;  // raw: param_format_count x int16
   std::string_view params;  // the raw values: param_count x (int32 length, bytes or -1 for NULL)
+  std::string_view result_formats;  // raw: result_format_count x int16
   [[nodiscard]] static std::optional<BindView> decode(std::string_view body);
 };
 

@@ -201,7 +201,7 @@ class Client final : public net::Pollable,
   enum class Verdict : std::uint8_t { Go, Refused, Closed };
   Verdict apply_effects(const sql::Effects& e, std::string& refusal);
   void note_effects(const sql::Effects& e);  // what to read back after the transaction
-  void mark_uninspected();                    // a text too large to classify: assume the worst
+  void mark_uninspected();                   // a text too large to classify: assume the worst
   void ensure_sql_prepared(const std::string& name);
   Step send_refusal(char type, std::string_view body, std::uint32_t wire, const std::string& why);
   void inject_internal_query(std::string_view sql);

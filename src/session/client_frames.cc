@@ -93,6 +93,9 @@ Client::Step Client::scan_client_frames() {
     }
     if (pass_client_run(*server) > 0) continue;
     Step st = forward_client_message(h.type, wire);
+    // A request sluice added on the way (a re-Parse, a refusal, a replayed setting) found the
+    // queue full: the same close as for the client's own request.
+    if (request_overflow_ && state != ClientState::Closed) return close_queue_full();
     if (st != Step::Next) return st;
   }
 }
@@ -185,6 +188,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
 // Every path on which a request finds the server's queue full ends here: the server is closed
 // (it may owe answers sluice no longer tracks), the client gets FATAL 53000.
 Client::Step Client::close_queue_full() {
+  if (server != nullptr) server->close_requested = true;
   close("too many pipelined requests", proto::sqlstate::kInsufficientResources,
         "too many pipelined requests");
   return Step::Stop;

@@ -7,6 +7,7 @@
 #include "pool/params.h"
 #include "proto/codes.h"
 #include "proto/frame.h"
+#include "proto/frontend.h"
 #include "proto/reader.h"
 #include "proto/writer.h"
 #include "session/client.h"
@@ -138,14 +139,12 @@ Client::Step Client::send_refusal(char type, std::string_view body, std::uint32_
   if (type == proto::fe::kQuery) {
     proto::write_query(s.io.out.synth(), sql);
   } else {  // Parse: same name and parameter types, the raising text
-    proto::BodyReader r(body);
-    auto name = r.cstring();
-    (void)r.cstring();
+    auto parse = proto::ParseView::decode(body);  // handle_parse decoded it already
     proto::MessageWriter(s.io.out.synth())
         .begin(proto::fe::kParse)
-        .cstring(name ? *name : std::string_view())
+        .cstring(parse ? parse->name : std::string_view())
         .cstring(sql)
-        .bytes(r.rest())
+        .bytes(parse ? parse->param_types : std::string_view("\0\0", 2))
         .finish();
   }
   (void)s.io.out.commit_synth(mark);
