@@ -236,19 +236,47 @@ def test_query_too_large_to_inspect_pins_what_cannot_move(make_pooler, pg):
 
 
 def test_unnamed_parse_too_large_to_inspect_is_streamed_and_read_back(make_pooler):
-    """An unnamed Parse over 1 MiB needs no renaming: it is streamed, and the statement's effect
-    on the session is read back afterwards."""
+    """An unnamed Parse over 1 MiB needs no renaming: it is streamed (sluice does not hold its
+    24 MiB text), and the statement's effect on the session is read back afterwards."""
     pooler = make_pooler(pool_mode="transaction", default_pool_size=1, max_prepared_statements=100,
                          query_wait_timeout=30)
-    with pooler.connect() as b, WireConn(pooler.host, pooler.port, timeout=10) as w:
+    with pooler.connect() as b, WireConn(pooler.host, pooler.port, timeout=20) as w:
         w.login("app", "appdb")
-        text = padded("select set_config('search_path', 'bounds_y', false)", 2 * MiB).encode()
-        w.send(message(b"P", b"\0" + text + b"\0\0\0") + message(b"B", b"\0\0\0\0\0\0\0\0")
-               + message(b"E", b"\0\0\0\0\0") + message(b"S"))
+        assert b.execute("select 1").fetchone() == (1,)
+        before = rss_kib(pooler.pid)
+        text = padded("select set_config('search_path', 'bounds_y', false)", 24 * MiB).encode()
+        parse = message(b"P", b"\0" + text + b"\0\0\0")
+        w.send(parse[:-1])  # all but the last byte: sluice must not be holding the rest
+        grown = rss_kib(pooler.pid) - before
+        w.send(parse[-1:] + message(b"B", b"\0\0\0\0\0\0\0\0") + message(b"E", b"\0\0\0\0\0")
+               + message(b"S"))
         kinds = [m[0] for m in w.read_until_ready()]
         assert kinds == [b"1", b"2", b"D", b"C", b"Z"], kinds
+        assert grown < 16 * 1024, f"sluice grew by {grown} KiB while the Parse was under way"
         assert b.execute("show search_path").fetchone()[0] == '"$user", public'
         assert w.query("show search_path") == [["bounds_y"]]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_query_too_large_to_inspect_on_a_busy_pool(make_pooler, workers):
+    """The same 1.5 MB `SET search_path` query while background clients share a pool of two:
+    none of them, nor a new client, ever sees the setting; its own client keeps it."""
+    pooler = make_pooler(pool_mode="transaction", default_pool_size=2, workers=workers,
+                         query_wait_timeout=30)
+    seen = []
+
+    def check(c):
+        seen.append(c.execute("show search_path").fetchone()[0])
+
+    with Background(pooler, 3) as bg, pooler.connect() as a:
+        for _ in range(3):
+            a.execute(padded("set search_path to bounds_z; select 1", 1_500_000))
+            for _ in range(3):
+                with pooler.connect() as c:
+                    check(c)
+            assert a.execute("show search_path").fetchone()[0] == "bounds_z"
+        assert bg.count > 0
+    assert set(seen) == {'"$user", public'}, seen
 
 
 # ---------------------------------------------------------------- the request queue
