@@ -28,11 +28,15 @@ struct SettingDef {
   std::int64_t min = 0;  // for numbers; times in microseconds
   std::int64_t max = std::numeric_limits<int>::max();
   Format format = Format::Plain;
+  // Numbers above this (but within max) are taken as this, with a warning: values PgBouncer's
+  // parser accepts but that mean nothing more on the wire. 0: no cap.
+  std::int64_t cap = 0;
 };
 
 constexpr bool kFixed = false;  // cannot change at run time
 constexpr std::int64_t kTimeMax = std::numeric_limits<core::Micros>::max();
 constexpr std::int64_t kUint32Max = std::numeric_limits<std::uint32_t>::max();
+constexpr std::int64_t kInt32Max = std::numeric_limits<std::int32_t>::max();
 
 // Sorted by name, which is also SHOW CONFIG's order.
 const std::array kSettings = {
@@ -75,7 +79,10 @@ const std::array kSettings = {
     SettingDef{"max_client_conn", &Settings::max_client_conn},
     SettingDef{"max_db_client_connections", &Settings::max_db_client_connections},
     SettingDef{"max_db_connections", &Settings::max_db_connections},
-    SettingDef{"max_packet_size", &Settings::max_packet_size, true, 1, kUint32Max},
+    // A length word is a signed 32-bit integer: PgBouncer's default, 2147483647, is the most
+    // that means anything (PostgreSQL itself takes at most 1 GiB; see proto/frame.h).
+    SettingDef{"max_packet_size", &Settings::max_packet_size, true, 1, kUint32Max, Format::Plain,
+               kInt32Max},
     SettingDef{"max_pinned_servers", &Settings::max_pinned_servers},
     SettingDef{"max_prepared_statements", &Settings::max_prepared_statements},
     SettingDef{"max_user_client_connections", &Settings::max_user_client_connections},
@@ -228,12 +235,32 @@ void warn_if_unsupported(Config& cfg, std::string_view name, std::string_view va
   }
 }
 
+// A number above the setting's cap is taken as the cap (see SettingDef::cap).
+void apply_cap(Config& cfg, const SettingDef& def, std::string_view location) {
+  std::visit(
+      [&](auto member) {
+        using T = std::remove_reference_t<decltype(cfg.settings.*member)>;
+        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, std::uint32_t>) {
+          T& v = cfg.settings.*member;
+          if (static_cast<std::int64_t>(v) <= def.cap) return;
+          v = static_cast<T>(def.cap);
+          std::string w = std::string(location) + std::string(def.name) + " above " +
+                          std::to_string(def.cap) + " is taken as " + std::to_string(def.cap);
+          if (std::find(cfg.warnings.begin(), cfg.warnings.end(), w) == cfg.warnings.end()) {
+            cfg.warnings.push_back(std::move(w));
+          }
+        }
+      },
+      def.field);
+}
+
 }  // namespace
 
 SettingStatus apply_setting(Config& cfg, std::string_view name, std::string_view value,
                             std::string_view location) {
   if (const SettingDef* def = find_def(name)) {
     if (!set_field(cfg.settings, *def, value)) return SettingStatus::Invalid;
+    if (def->cap != 0) apply_cap(cfg, *def, location);
   } else if (find_unsupported(name) != nullptr) {
     cfg.unsupported_values.insert_or_assign(std::string(name), std::string(value));
   } else {

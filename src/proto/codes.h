@@ -73,6 +73,7 @@ inline constexpr const char* kInvalidPassword = "28P01";
 inline constexpr const char* kInvalidAuthorization = "28000";
 inline constexpr const char* kInvalidCatalogName = "3D000";
 inline constexpr const char* kTooManyConnections = "53300";
+inline constexpr const char* kInsufficientResources = "53000";
 inline constexpr const char* kAdminShutdown = "57P01";
 inline constexpr const char* kQueryCanceled = "57014";
 inline constexpr const char* kFeatureNotSupported = "0A000";

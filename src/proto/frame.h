@@ -33,22 +33,68 @@ inline constexpr std::size_t kHeaderLen = 5;  // type byte + int32 length
 
 enum class HeaderStatus : std::uint8_t { Ok, NeedMore, LengthTooSmall, LengthTooLarge };
 
+// No length word above this is ever accepted, whatever the caller's cap: the protocol's lengths
+// are signed 32-bit integers, and a decoded header's sizes then fit in 32 bits without wrapping.
+inline constexpr std::uint32_t kMaxFrameLen = 0x7FFFFFFFu;
+
 struct Header {
   char type = 0;
   std::uint32_t len = 0;  // as on the wire: includes the 4 length bytes, not the type byte
   [[nodiscard]] std::size_t wire_size() const { return std::size_t{len} + 1; }
   [[nodiscard]] std::size_t body_size() const { return std::size_t{len} - 4; }
+  // The same in 32 bits: exact for a header decode_header() accepted (len <= kMaxFrameLen).
+  [[nodiscard]] std::uint32_t wire() const { return len + 1; }
+  [[nodiscard]] std::uint32_t body() const { return len - 4; }
 };
 
-// Decodes the header at the start of [p, p+n). The body may still be incomplete.
+// Decodes the header at the start of [p, p+n). The body may still be incomplete. Ok only for a
+// length word of 4 to min(max_len, kMaxFrameLen).
 [[nodiscard]] inline HeaderStatus decode_header(const char* p, std::size_t n, std::uint32_t max_len,
                                                 Header& out) {
   if (n < kHeaderLen) return HeaderStatus::NeedMore;
   out.type = p[0];
   out.len = read_be32(p + 1);
   if (out.len < 4) return HeaderStatus::LengthTooSmall;
-  if (out.len > max_len) return HeaderStatus::LengthTooLarge;
+  if (out.len > max_len || out.len > kMaxFrameLen) return HeaderStatus::LengthTooLarge;
   return HeaderStatus::Ok;
+}
+
+// What PostgreSQL itself accepts from a client, by message type (its PQ_LARGE_MESSAGE_LIMIT and
+// PQ_SMALL_MESSAGE_LIMIT, as length words): Query, FunctionCall, Parse, Bind and CopyData up to
+// 1 GiB - 2, every other message of the protocol at most 10000 bytes. A longer message makes
+// PostgreSQL close the connection without a word, so sluice refuses it itself, before anything
+// is read. A type PostgreSQL does not know gets the large limit (the server refuses the type).
+inline constexpr std::uint32_t kMaxFrontendLarge = (1u << 30) - 2;
+inline constexpr std::uint32_t kMaxFrontendSmall = 10000;
+
+namespace detail {
+constexpr std::array<std::uint32_t, 256> frontend_lengths() {
+  std::array<std::uint32_t, 256> t{};
+  for (auto& v : t)
+    v = kMaxFrontendLarge;
+  for (char c : {fe::kDescribe, fe::kExecute, fe::kClose, fe::kSync, fe::kFlush, fe::kCopyDone,
+                 fe::kCopyFail, fe::kTerminate}) {
+    t[static_cast<unsigned char>(c)] = kMaxFrontendSmall;
+  }
+  return t;
+}
+inline constexpr std::array<std::uint32_t, 256> kFrontendLengths = frontend_lengths();
+}  // namespace detail
+
+// The largest length word a client may give a message of this type.
+[[nodiscard]] inline std::uint32_t frontend_max_len(char type) {
+  return detail::kFrontendLengths[static_cast<unsigned char>(type)];
+}
+
+// A client message's header after login: `max_packet` (max_packet_size) and PostgreSQL's limit
+// for the type, whichever is lower.
+[[nodiscard]] inline HeaderStatus decode_frontend_header(const char* p, std::size_t n,
+                                                         std::uint32_t max_packet, Header& out) {
+  HeaderStatus st = decode_header(p, n, max_packet, out);
+  if (st == HeaderStatus::Ok && out.len > frontend_max_len(out.type)) {
+    return HeaderStatus::LengthTooLarge;
+  }
+  return st;
 }
 
 // Lengths a server may give a message after login (a protocol violation otherwise, the server's

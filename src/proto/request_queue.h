@@ -141,6 +141,8 @@ class RequestQueue {
   [[nodiscard]] bool in_copy_in() const { return copy_in_; }
   [[nodiscard]] std::uint32_t rfq_owed() const { return rfq_owed_; }
   [[nodiscard]] std::uint32_t size() const { return count_; }
+  // Entries that may still be added before on_frontend() refuses (the queue is bounded).
+  [[nodiscard]] std::uint32_t room() const { return kMaxEntries - count_; }
   // The action of the request the next response belongs to (Forward if none).
   [[nodiscard]] Action head_action() const;
   // The frontend type of that request, or 0, and its tag.
@@ -195,6 +197,9 @@ class RequestQueue {
   }
   void push(Entry e);
   void erase_at(std::uint32_t i);
+  enum class Verdict : std::uint8_t { Keep, Drop, KeepRest, DropKeepRest };
+  template <class Decide>
+  void remove_where(std::uint32_t from, Decide decide);
   void pop_front() {
     char t = at(0).type;
     if (t == 'Q' || t == 'S' || t == 'F') --rfq_owed_;

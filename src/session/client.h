@@ -81,6 +81,10 @@ class Client final : public net::Pollable,
 
   [[nodiscard]] std::string log_prefix() const;
 
+  // Client messages sluice reads whole (a query it classifies, a statement it renames) are at
+  // most this long; past it they stream (a Bind past its names) or are refused (a named Parse).
+  static constexpr std::uint32_t kMaxWholeMessage = 1u << 20;
+
   // Session state pins (SHOW CLIENTS / SHOW PINS): the reason, or nullptr, and since when.
   [[nodiscard]] const char* pin_reason() const { return sess_ ? sess_->pin_reason : nullptr; }
   [[nodiscard]] core::Micros pinned_since() const { return sess_ ? sess_->pinned_since : 0; }
@@ -144,6 +148,15 @@ class Client final : public net::Pollable,
   enum class Step : std::uint8_t { NeedInput, Blocked, Waiting, Stop, Next, Plain };
   Step scan_client_frames();
   Step forward_client_message(char type, std::uint32_t wire);
+  Step forward_large_message(char type, std::uint32_t wire, std::string_view seen, bool prepared);
+  // A request sluice adds to (or rewrites into) the server's queue. The queue is bounded: past
+  // it the client is marked (request_overflow_) and the relay closes it with close_queue_full(),
+  // the same way as a forwarded message that finds the queue full.
+  void note_request(pool::ServerConn& s, char type, RequestAction a = RequestAction::Forward,
+                    std::uint32_t tag = 0) {
+    if (!s.requests.on_frontend(type, a, tag)) request_overflow_ = true;
+  }
+  Step close_queue_full();
   // Fast paths: a run of whole messages that go through untouched, forwarded as one segment;
   // the bytes taken (0: the general path handles the next message).
   std::uint32_t pass_client_run(pool::ServerConn& s);
@@ -188,6 +201,7 @@ class Client final : public net::Pollable,
   enum class Verdict : std::uint8_t { Go, Refused, Closed };
   Verdict apply_effects(const sql::Effects& e, std::string& refusal);
   void note_effects(const sql::Effects& e);  // what to read back after the transaction
+  void mark_uninspected();                   // a text too large to classify: assume the worst
   void ensure_sql_prepared(const std::string& name);
   Step send_refusal(char type, std::string_view body, std::uint32_t wire, const std::string& why);
   void inject_internal_query(std::string_view sql);
@@ -235,6 +249,7 @@ class Client final : public net::Pollable,
   bool server_fatal_ = false;        // the linked backend sent FATAL: it will close
   bool admin_pending_ = false;       // an asynchronous console command is running
   bool cancel_outstanding_ = false;  // CancelWait: the owner worker will call back
+  bool request_overflow_ = false;    // a request found the server's queue full (note_request)
 
   // Effective limits (refreshed on reload via cfg_version_).
   std::uint64_t cfg_version_ = 0;

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "proto/codes.h"
 #include "proto/frame.h"
+#include "proto/frontend.h"
 #include "proto/reader.h"
 #include "proto/writer.h"
 #include "session/client.h"
@@ -119,7 +120,7 @@ Client::Step Client::admin_message(char type, std::uint32_t wire) {
   io.scan += wire;
   last_activity = worker.loop().now();
   if (type == proto::fe::kQuery) {
-    if (!body.empty() && body.back() == '\0') body.remove_suffix(1);
+    body = proto::QueryView::text_of(body);
     if (starts_with_word(body, "DEALLOCATE")) {
       // Drivers drop what they prepared with the SQL command (psycopg with libpq < 17).
       const char* tag = deallocate(console_ext_.get(), body);
@@ -156,73 +157,63 @@ void Client::admin_extended(char type, std::string_view body) {
           "malformed extended query message");
   };
   std::size_t mark = io.out.synth_mark();
-  proto::BodyReader r(body);
   switch (type) {
     case proto::fe::kParse: {
-      auto name = r.cstring();
-      auto text = r.cstring();
-      if (!name || !text) return malformed();
-      if (!name->empty() && x.statements.count(std::string(*name)) != 0) {
-        return fail("42P05", "prepared statement \"" + std::string(*name) + "\" already exists");
+      auto p = proto::ParseView::decode(body);
+      if (!p) return malformed();
+      std::string name(p->name);
+      if (!name.empty() && x.statements.count(name) != 0) {
+        return fail("42P05", "prepared statement \"" + name + "\" already exists");
       }
       if (x.statements.size() >= ConsoleExtended::kMaxNames) {
         return fail(proto::sqlstate::kProgramLimitExceeded, "too many prepared statements");
       }
-      x.statements[std::string(*name)] = std::string(*text);
+      x.statements[name] = std::string(p->query);
       write_simple(io.out.synth(), '1');  // ParseComplete
       break;
     }
     case proto::fe::kBind: {
-      auto portal = r.cstring();
-      auto stmt = r.cstring();
-      if (!portal || !stmt) return malformed();
-      auto nfmt = r.u16();
-      if (!nfmt) return malformed();
-      for (std::uint16_t i = 0; i < *nfmt; ++i) {
-        if (!r.u16()) return malformed();
-      }
-      auto nparams = r.u16();
-      if (!nparams) return malformed();
-      if (*nparams != 0) {
+      auto b = proto::BindView::decode(body);
+      if (!b) return malformed();
+      if (b->param_count != 0) {
         return fail(proto::sqlstate::kFeatureNotSupported, "the admin console takes no parameters");
       }
-      auto nres = r.u16();
-      if (!nres) return malformed();
-      for (std::uint16_t i = 0; i < *nres; ++i) {
-        auto f = r.u16();
-        if (!f) return malformed();
-        if (*f != 0) {
-          return fail(proto::sqlstate::kFeatureNotSupported,
-                      "the admin console answers in text format only");
-        }
+      if (b->result_formats.find_first_not_of('\0') != std::string_view::npos) {
+        return fail(proto::sqlstate::kFeatureNotSupported,
+                    "the admin console answers in text format only");
       }
-      auto it = x.statements.find(std::string(*stmt));
+      std::string stmt(b->names.statement);
+      auto it = x.statements.find(stmt);
       if (it == x.statements.end()) {
-        return fail("26000", "prepared statement \"" + std::string(*stmt) + "\" does not exist");
+        return fail("26000", "prepared statement \"" + stmt + "\" does not exist");
       }
       if (x.portals.size() >= ConsoleExtended::kMaxNames) {
         return fail(proto::sqlstate::kProgramLimitExceeded, "too many portals");
       }
-      x.portals[std::string(*portal)] = it->second;
+      x.portals[std::string(b->names.portal)] = it->second;
       write_simple(io.out.synth(), '2');  // BindComplete
       break;
     }
     case proto::fe::kDescribe:
     case proto::fe::kExecute: {
       char kind = 'P';
+      std::string_view target;
       if (type == proto::fe::kDescribe) {
-        auto k = r.u8();
-        if (!k || (*k != 'S' && *k != 'P')) return malformed();
-        kind = static_cast<char>(*k);
+        auto d = proto::DescribeView::decode(body);
+        if (!d) return malformed();
+        kind = d->kind;
+        target = d->name;
+      } else {
+        auto e = proto::ExecuteView::decode(body);
+        if (!e) return malformed();
+        target = e->portal;
       }
-      auto name = r.cstring();
-      if (!name) return malformed();
       const auto& names = kind == 'S' ? x.statements : x.portals;
-      auto it = names.find(std::string(*name));
+      auto it = names.find(std::string(target));
       if (it == names.end()) {
         return fail(kind == 'S' ? "26000" : "34000",
                     std::string(kind == 'S' ? "prepared statement \"" : "portal \"") +
-                        std::string(*name) + "\" does not exist");
+                        std::string(target) + "\" does not exist");
       }
       std::string text = it->second;
       if (type == proto::fe::kExecute) {
@@ -247,10 +238,9 @@ void Client::admin_extended(char type, std::string_view body) {
       break;
     }
     case proto::fe::kClose: {
-      auto k = r.u8();
-      auto name = r.cstring();
-      if (!k || !name || (*k != 'S' && *k != 'P')) return malformed();
-      (*k == 'S' ? x.statements : x.portals).erase(std::string(*name));
+      auto c = proto::CloseView::decode(body);
+      if (!c) return malformed();
+      (c->statement() ? x.statements : x.portals).erase(std::string(c->name));
       write_simple(io.out.synth(), '3');  // CloseComplete
       break;
     }

@@ -6,6 +6,7 @@
 #include "proto/backend.h"
 #include "proto/codes.h"
 #include "proto/frame.h"
+#include "proto/frontend.h"
 #include "proto/reader.h"
 #include "proto/writer.h"
 #include "session/client.h"
@@ -14,8 +15,8 @@
 
 namespace sluice::session {
 namespace {
-// Messages sluice reads whole: server ones it inspects, client queries it classifies.
-constexpr std::uint32_t kMaxInspectedFrame = 1u << 20;
+// Server messages sluice reads whole (it inspects them) are at most this long.
+constexpr std::uint32_t kMaxInspectedFrame = Client::kMaxWholeMessage;
 }  // namespace
 
 // ---------------------------------------------------------------- client -> server
@@ -45,7 +46,7 @@ Client::Step Client::scan_client_frames() {
     }
     if (io.unscanned() == 0) return Step::NeedInput;
     proto::Header h;
-    auto hs = proto::decode_header(io.scan_ptr(), io.unscanned(), max_packet_, h);
+    auto hs = proto::decode_frontend_header(io.scan_ptr(), io.unscanned(), max_packet_, h);
     if (hs == proto::HeaderStatus::NeedMore) return Step::NeedInput;
     if (hs == proto::HeaderStatus::LengthTooSmall) {
       close("invalid message length", proto::sqlstate::kProtocolViolation,
@@ -53,11 +54,14 @@ Client::Step Client::scan_client_frames() {
       return Step::Stop;
     }
     if (hs == proto::HeaderStatus::LengthTooLarge) {
-      close("max_packet_size exceeded", proto::sqlstate::kProtocolViolation,
-            "message exceeds max_packet_size");
+      // Over max_packet_size, or over what PostgreSQL accepts for the type (it would close the
+      // connection without a word): refused before a byte of it is read.
+      close(h.len > max_packet_ ? "max_packet_size exceeded" : "invalid message length",
+            proto::sqlstate::kProtocolViolation,
+            h.len > max_packet_ ? "message exceeds max_packet_size" : "invalid message length");
       return Step::Stop;
     }
-    auto wire = static_cast<std::uint32_t>(h.wire_size());
+    std::uint32_t wire = h.wire();
     if (admin) {  // the console (client_admin.cc)
       Step st = admin_message(h.type, wire);
       if (st != Step::Next) return st;
@@ -89,45 +93,55 @@ Client::Step Client::scan_client_frames() {
     }
     if (pass_client_run(*server) > 0) continue;
     Step st = forward_client_message(h.type, wire);
+    // A request sluice added on the way (a re-Parse, a refusal, a replayed setting) found the
+    // queue full: the same close as for the client's own request.
+    if (request_overflow_ && state != ClientState::Closed) return close_queue_full();
     if (st != Step::Next) return st;
   }
 }
 
 Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
   pool::ServerConn& s = *server;
+  // The part of the body in the buffer (all of it, or the start of a message still arriving).
+  std::string_view seen(io.scan_ptr() + proto::kHeaderLen,
+                        std::min(wire, io.unscanned()) - proto::kHeaderLen);
   bool prepared = prepared_on_ && (type == proto::fe::kParse || type == proto::fe::kBind ||
                                    type == proto::fe::kDescribe || type == proto::fe::kClose);
-  if (prepared && io.unscanned() >= proto::kHeaderLen + 2) {
+  if (prepared && seen.size() >= 2) {
     // Unnamed portal and statement, or a portal Describe/Close: nothing to rename.
-    const char* b = io.scan_ptr() + proto::kHeaderLen;
-    if (type == proto::fe::kBind ? (b[0] == '\0' && b[1] == '\0')
-                                 : (type != proto::fe::kParse && b[0] == 'P')) {
+    if (type == proto::fe::kBind ? proto::bind_is_unnamed(seen)
+                                 : (type != proto::fe::kParse && proto::targets_portal(seen))) {
       prepared = false;
     }
   }
-  bool classify = tracking_ && (type == proto::fe::kQuery || type == proto::fe::kParse) &&
-                  wire <= kMaxInspectedFrame;
+  bool classify = tracking_ && (type == proto::fe::kQuery || type == proto::fe::kParse);
+  if ((prepared || classify) && wire > kMaxWholeMessage) {
+    // Too large to read whole (Describe and Close never are: the frame limits keep them small).
+    Step st = forward_large_message(type, wire, seen, prepared);
+    if (st != Step::Plain) return st;
+    prepared = classify = false;  // streamed like any other message
+  }
   if (prepared || classify) {
     if (io.unscanned() < wire) {
       need_whole_ = wire;
       return Step::NeedInput;
     }
-    std::string_view body(io.scan_ptr() + proto::kHeaderLen, wire - proto::kHeaderLen);
+    std::string_view body = seen;
     switch (type) {
       case proto::fe::kQuery: {
-        std::string_view text = body;
-        if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+        std::string_view text = proto::QueryView::text_of(body);
         if (!sql::needs_parse(text)) break;  // the common case: costs a few dozen instructions
         if (auto e = sql::effects_of_parsed(text)) {
           std::string why;
           Verdict v = apply_effects(*e, why);
+          if (request_overflow_) return close_queue_full();
           if (v == Verdict::Closed) return Step::Stop;
           if (v == Verdict::Refused) return send_refusal(type, body, wire, why);
         }
         break;
       }
       case proto::fe::kParse:
-        if (body[0] == '\0' && body.size() > 1) {
+        if (proto::parse_is_unnamed(body)) {
           // The unnamed statement: look at its text in one pass, nothing to rename.
           auto ts = sql::scan_text(body.data() + 1, body.data() + body.size());
           if (!ts.terminated) {
@@ -145,6 +159,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
                   : type == proto::fe::kBind     ? handle_bind(body, wire)
                   : type == proto::fe::kDescribe ? handle_describe(body, wire)
                                                  : handle_close(body, wire);
+        if (request_overflow_ && state != ClientState::Closed) return close_queue_full();
         if (st != Step::Plain) return st;
         break;
       }
@@ -156,11 +171,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
   std::uint32_t avail = std::min(wire, io.unscanned());
   if (!s.io.out.add_forward(io.scan_ptr(), avail)) return Step::Blocked;
   bool was_idle = s.requests.idle();
-  if (!s.requests.on_frontend(type)) {
-    close("too many pipelined requests", proto::sqlstate::kProgramLimitExceeded,
-          "too many pipelined requests");
-    return Step::Stop;
-  }
+  if (!s.requests.on_frontend(type)) return close_queue_full();
   if (sess_ != nullptr &&
       (type == proto::fe::kQuery || type == proto::fe::kSync || type == proto::fe::kFunctionCall)) {
     ++sess_->rfq_sent;
@@ -174,6 +185,57 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
   return Step::Next;
 }
 
+// Every path on which a request finds the server's queue full ends here: the server is closed
+// (it may owe answers sluice no longer tracks), the client gets FATAL 53000.
+Client::Step Client::close_queue_full() {
+  if (server != nullptr) server->close_requested = true;
+  close("too many pipelined requests", proto::sqlstate::kInsufficientResources,
+        "too many pipelined requests");
+  return Step::Stop;
+}
+
+// A Query, Parse or Bind over kMaxWholeMessage that sluice would otherwise read whole. A Bind
+// needs only its names: it is renamed and the rest streams. A named Parse must be read whole
+// (its text is the statement's identity in the registry): it is refused. The text of a Query or
+// an unnamed Parse is not inspected, so sluice assumes the worst of it (mark_uninspected) and
+// streams it. Plain: forward it as it is.
+Client::Step Client::forward_large_message(char type, std::uint32_t wire, std::string_view seen,
+                                           bool prepared) {
+  if (type == proto::fe::kBind) {
+    auto names = proto::BindNames::decode(seen);
+    if (!names) {
+      if (seen.size() >= kMaxWholeMessage - proto::kHeaderLen) {
+        close("Bind names too long", proto::sqlstate::kProgramLimitExceeded,
+              "portal and statement names of a Bind over 1 MiB");
+        return Step::Stop;
+      }
+      need_whole_ = kMaxWholeMessage;
+      return Step::NeedInput;
+    }
+    if (!prepared) return Step::Plain;
+    Step st = handle_bind(seen, wire);
+    if (request_overflow_ && state != ClientState::Closed) return close_queue_full();
+    return st;
+  }
+  if (type == proto::fe::kParse && prepared) {
+    if (seen.empty()) {  // the first byte of the body tells whether it is named
+      need_whole_ = proto::kHeaderLen + 1;
+      return Step::NeedInput;
+    }
+    if (seen[0] == '\0') {
+      if (tracking_) mark_uninspected();
+      return Step::Plain;
+    }
+    core::log(core::LogLevel::Warning, "{} named Parse of {} bytes refused", log_prefix(), wire);
+    close("prepared statement too large", proto::sqlstate::kProgramLimitExceeded,
+          "sluice cannot prepare a named statement whose Parse message is over 1 MiB; use the "
+          "unnamed statement");
+    return Step::Stop;
+  }
+  if (tracking_) mark_uninspected();
+  return Step::Plain;
+}
+
 std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
   // The output must be able to take the run whole (it merges with a contiguous last segment).
   if (s.io.out.free_segs() == 0 || (sess_ != nullptr && sess_->retry.capturing)) return 0;
@@ -183,19 +245,23 @@ std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
   bool was_idle = s.requests.idle();
   std::uint32_t rfqs = 0;
   while (end - p >= static_cast<std::ptrdiff_t>(proto::kHeaderLen)) {
-    char type = p[0];
-    std::uint32_t len = proto::read_be32(p + 1);
-    if (len < 4 || len > max_packet_ || len > static_cast<std::size_t>(end - p - 1)) break;
-    const char* b = p + proto::kHeaderLen;
-    std::uint32_t body = len - 4;
+    proto::Header h;
+    if (proto::decode_frontend_header(p, static_cast<std::size_t>(end - p), max_packet_, h) !=
+            proto::HeaderStatus::Ok ||
+        h.len > static_cast<std::size_t>(end - p - 1)) {
+      break;  // refused or incomplete: the general path
+    }
+    char type = h.type;
+    std::uint32_t len = h.len;
+    std::string_view body(p + proto::kHeaderLen, h.body());
     bool plain = false;
     switch (type) {
       case proto::fe::kBind:  // unnamed portal and statement: nothing to rename
-        plain = !prepared_on_ || (body >= 2 && b[0] == '\0' && b[1] == '\0');
+        plain = !prepared_on_ || proto::bind_is_unnamed(body);
         break;
       case proto::fe::kDescribe:
       case proto::fe::kClose:  // a portal: nothing to rename
-        plain = !prepared_on_ || (body >= 1 && b[0] == 'P');
+        plain = !prepared_on_ || proto::targets_portal(body);
         break;
       case proto::fe::kExecute:
       case proto::fe::kSync:
@@ -204,19 +270,17 @@ std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
       case proto::fe::kParse:
         if (!prepared_on_ && !tracking_) {
           plain = true;
-        } else if (body > 1 && b[0] == '\0' && len < kMaxInspectedFrame) {
+        } else if (proto::parse_is_unnamed(body) && len < kMaxWholeMessage) {
           // The unnamed statement: look at its text in one pass, nothing to rename.
-          auto ts = sql::scan_text(b + 1, b + body);
+          auto ts = sql::scan_text(body.data() + 1, body.data() + body.size());
           plain = ts.terminated && (!tracking_ || !ts.needs_parse);
         }
         break;
       case proto::fe::kQuery:
         if (!tracking_) {
           plain = true;
-        } else if (len < kMaxInspectedFrame) {
-          std::string_view text(b, body);
-          if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
-          plain = !sql::needs_parse(text);
+        } else if (len < kMaxWholeMessage) {
+          plain = !sql::needs_parse(proto::QueryView::text_of(body));
         }
         break;
       default:
@@ -266,7 +330,7 @@ void Client::resend_retry() {
   s.io.out.synth().append(r.bytes);
   (void)s.io.out.commit_synth(mark);
   for (char t : r.types)
-    (void)s.requests.on_frontend(t);
+    note_request(s, t);
   core::log(core::LogLevel::Log, "{} cached plan changed: statement prepared again and retried",
             log_prefix());
   (void)flush_to_server();
@@ -305,7 +369,7 @@ Client::Step Client::scan_server_frames() {
       server_protocol_violation(h.type, h.len);
       return Step::Stop;
     }
-    auto wire = static_cast<std::uint32_t>(h.wire_size());
+    std::uint32_t wire = h.wire();
     bool internal = sync_rfq_ > 0 || probe_rfq_ > 0;
     bool whole = internal || h.type == proto::be::kReadyForQuery ||
                  h.type == proto::be::kParameterStatus || h.type == proto::be::kErrorResponse ||
@@ -352,6 +416,10 @@ Client::Step Client::scan_server_frames() {
           // batch sent again.
           s.io.scan += wire;
           resend_retry();
+          if (request_overflow_) {
+            (void)close_queue_full();
+            return Step::Stop;
+          }
           continue;
         }
         if (sess_ != nullptr && fwd) {

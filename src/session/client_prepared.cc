@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "proto/codes.h"
 #include "proto/frame.h"
+#include "proto/frontend.h"
 #include "proto/reader.h"
 #include "proto/writer.h"
 #include "session/client.h"
@@ -39,7 +40,7 @@ void Client::queue_synth(std::string message) {
   ClientSession& ss = sess();
   std::uint32_t id = ss.next_synth++;
   ss.synth.emplace_back(id, std::move(message));
-  (void)server->requests.on_frontend('P', RequestAction::Synth, id);
+  note_request(*server, 'P', RequestAction::Synth, id);
   emit_synth();
 }
 
@@ -71,32 +72,31 @@ bool Client::ensure_server_statement(const pool::PreparedPtr& st, RequestAction 
   std::string& out = s.io.out.synth();
   if (stale) {  // the old plan is still there under this name
     pool::write_close_statement(out, st->server_name);
-    (void)s.requests.on_frontend(proto::fe::kClose, RequestAction::Internal);
+    note_request(s, proto::fe::kClose, RequestAction::Internal);
   }
   for (const auto& v : evicted) {
     pool::write_close_statement(out, v->server_name);
-    (void)s.requests.on_frontend(proto::fe::kClose, RequestAction::Internal);
+    note_request(s, proto::fe::kClose, RequestAction::Internal);
   }
   pool::write_parse(out, *st);
-  (void)s.requests.on_frontend(proto::fe::kParse, how, static_cast<std::uint32_t>(st->id));
+  note_request(s, proto::fe::kParse, how, static_cast<std::uint32_t>(st->id));
   (void)s.io.out.commit_synth(mark);
   (*counters_).server_parses.add(1);
-  return true;
+  return !request_overflow_;
 }
 
 Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
-  proto::BodyReader r(body);
-  auto name = r.cstring();
-  auto query = r.cstring();
-  std::string_view types = r.rest();
-  if (!name || !query || types.size() < 2 ||
-      types.size() != 2 + 4 * std::size_t{proto::read_be16(types.data())}) {
+  auto parse = proto::ParseView::decode(body);
+  if (!parse) {
     close("malformed Parse", proto::sqlstate::kProtocolViolation, "malformed Parse message");
     return Step::Stop;
   }
+  std::string_view name = parse->name;
+  std::string_view query = parse->query;
+  std::string_view types = parse->param_types;
   std::shared_ptr<const sql::Effects> effects;
-  if (tracking_ && sql::needs_parse(*query)) {
-    if (auto e = sql::effects_of_parsed(*query)) {
+  if (tracking_ && sql::needs_parse(query)) {
+    if (auto e = sql::effects_of_parsed(query)) {
       effects = e;
       std::string why;
       Verdict v = apply_effects(*e, why);
@@ -104,19 +104,19 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
       if (v == Verdict::Refused) return send_refusal(proto::fe::kParse, body, wire, why);
     }
   }
-  if (name->empty() || !prepared_on_) return Step::Plain;
+  if (name.empty() || !prepared_on_) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
   ClientSession& ss = sess();
-  if (ss.statements.count(*name) != 0) {
+  if (ss.statements.count(name) != 0) {
     core::log(core::LogLevel::Warning, "{} prepared statement '{}' was already prepared",
-              log_prefix(), *name);
+              log_prefix(), name);
     close("prepared statement was already prepared", "42P05",
-          "prepared statement \"" + std::string(*name) + "\" already exists");
+          "prepared statement \"" + std::string(name) + "\" already exists");
     return Step::Stop;
   }
-  pool::PreparedPtr st = pool::PreparedRegistry::instance().get(*query, types);
-  ss.statements.emplace(std::string(*name), st);
-  if (effects) ss.statement_effects.emplace(std::string(*name), std::move(effects));
+  pool::PreparedPtr st = pool::PreparedRegistry::instance().get(query, types);
+  ss.statements.emplace(std::string(name), st);
+  if (effects) ss.statement_effects.emplace(std::string(name), std::move(effects));
   pool::PoolCounters& pc = (*counters_);
   pc.client_parses.add(1);
   pc.received.add(wire);
@@ -142,37 +142,41 @@ pool::PreparedPtr Client::client_statement(std::string_view name) {
   return nullptr;
 }
 
+// `body` is the Bind's body as far as it is buffered: all of it, or (a Bind over the whole-read
+// cap) at least its two names; the rest of it then streams behind the renamed start.
 Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
-  proto::BodyReader r(body);
-  auto portal = r.cstring();
-  auto name = r.cstring();
-  if (!portal || !name) {
+  auto names = proto::BindNames::decode(body);
+  if (!names) {
     close("malformed Bind", proto::sqlstate::kProtocolViolation, "malformed Bind message");
     return Step::Stop;
   }
-  if (name->empty() || !prepared_on_) return Step::Plain;
+  std::string_view portal = names->portal;
+  std::string_view name = names->statement;
+  if (name.empty() || !prepared_on_) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
-  pool::PreparedPtr st = client_statement(*name);
+  pool::PreparedPtr st = client_statement(name);
   if (!st) return Step::Stop;
   if (!sess_->statement_effects.empty()) {  // executing a statement that may change state again
-    auto it = sess_->statement_effects.find(*name);
+    auto it = sess_->statement_effects.find(name);
     if (it != sess_->statement_effects.end()) note_effects(*it->second);
   }
   pool::ServerConn& srv = *server;
   // A batch that starts here, outside a transaction, can be sent again after a re-prepare.
   bool fresh_batch = srv.requests.idle() && srv.requests.tx_status() == 'I';
-  ensure_server_statement(st, RequestAction::Swallow);
-  std::string_view rest = r.rest();
+  if (!ensure_server_statement(st, RequestAction::Swallow)) return Step::Plain;  // queue full
+  std::string_view rest = body.substr(names->size());
+  auto consumed = static_cast<std::uint32_t>(proto::kHeaderLen + body.size());
+  std::uint32_t rest_len = wire - proto::kHeaderLen - static_cast<std::uint32_t>(names->size());
   // Bind under the server's name: a new header and names, then the client's own bytes.
   pool::ServerConn& s = *server;
   std::size_t mark = s.io.out.synth_mark();
   proto::MessageWriter w(s.io.out.synth());
-  w.begin(proto::fe::kBind).cstring(*portal).cstring(st->server_name);
+  w.begin(proto::fe::kBind).cstring(portal).cstring(st->server_name);
   std::string& out = s.io.out.synth();
   proto::write_be32(out.data() + mark + 1,
-                    static_cast<std::uint32_t>(out.size() - mark - 1 + rest.size()));
+                    static_cast<std::uint32_t>(out.size() - mark - 1 + rest_len));
   auto& retry = sess().retry;
-  if (fresh_batch && rest.size() < ClientSession::kMaxRetryBytes) {
+  if (fresh_batch && consumed == wire && rest.size() < ClientSession::kMaxRetryBytes) {
     retry.reset();
     retry.capturing = true;
     retry.statement = st;
@@ -180,34 +184,33 @@ Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
     retry.bytes.append(rest);
     retry.types = "B";
   } else {
-    retry.reset();  // only a batch that is this Bind and its own follow-ups
+    retry.reset();  // only a batch that is this Bind and its own follow-ups, read whole
   }
   (void)s.io.out.commit_synth(mark);
   (void)s.io.out.add_forward(rest.data(), static_cast<std::uint32_t>(rest.size()));
   bool was_idle = s.requests.idle();
-  (void)s.requests.on_frontend(proto::fe::kBind, RequestAction::Forward,
-                               static_cast<std::uint32_t>(st->id));
+  note_request(s, proto::fe::kBind, RequestAction::Forward, static_cast<std::uint32_t>(st->id));
   if (was_idle && request_start == 0) request_start = worker.loop().now();
   pool::PoolCounters& pc = (*counters_);
   pc.binds.add(1);
   pc.received.add(wire);
-  io.scan += wire;
+  io.scan += consumed;
+  client_fwd_left_ = wire - consumed;  // the rest of a large Bind streams to this server
   return Step::Next;
 }
 
 Client::Step Client::handle_describe(std::string_view body, std::uint32_t wire) {
-  proto::BodyReader r(body);
-  auto kind = r.u8();
-  auto name = r.cstring();
-  if (!kind || !name || !r.at_end()) {
+  auto d = proto::DescribeView::decode(body);
+  if (!d) {
     close("malformed Describe", proto::sqlstate::kProtocolViolation, "malformed Describe message");
     return Step::Stop;
   }
-  if (*kind != 'S' || name->empty() || !prepared_on_) return Step::Plain;
+  std::string_view name = d->name;
+  if (!d->statement() || name.empty() || !prepared_on_) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
-  pool::PreparedPtr st = client_statement(*name);
+  pool::PreparedPtr st = client_statement(name);
   if (!st) return Step::Stop;
-  ensure_server_statement(st, RequestAction::Swallow);
+  if (!ensure_server_statement(st, RequestAction::Swallow)) return Step::Plain;  // queue full
   pool::ServerConn& s = *server;
   std::size_t mark = s.io.out.synth_mark();
   proto::MessageWriter(s.io.out.synth())
@@ -225,7 +228,7 @@ Client::Step Client::handle_describe(std::string_view body, std::uint32_t wire) 
   }
   (void)s.io.out.commit_synth(mark);
   bool was_idle = s.requests.idle();
-  (void)s.requests.on_frontend(proto::fe::kDescribe);
+  note_request(s, proto::fe::kDescribe);
   if (was_idle && request_start == 0) request_start = worker.loop().now();
   (*counters_).received.add(wire);
   io.scan += wire;
@@ -233,18 +236,17 @@ Client::Step Client::handle_describe(std::string_view body, std::uint32_t wire) 
 }
 
 Client::Step Client::handle_close(std::string_view body, std::uint32_t wire) {
-  proto::BodyReader r(body);
-  auto kind = r.u8();
-  auto name = r.cstring();
-  if (!kind || !name || !r.at_end()) {
+  auto c = proto::CloseView::decode(body);
+  if (!c) {
     close("malformed Close", proto::sqlstate::kProtocolViolation, "malformed Close message");
     return Step::Stop;
   }
-  if (*kind != 'S' || name->empty() || !prepared_on_) return Step::Plain;
+  std::string_view name = c->name;
+  if (!c->statement() || name.empty() || !prepared_on_) return Step::Plain;
   // The server's statement may serve other clients: the client's Close is answered here.
   auto& statements = sess().statements;
-  if (auto it = statements.find(*name); it != statements.end()) statements.erase(it);
-  if (auto it = sess_->statement_effects.find(*name); it != sess_->statement_effects.end()) {
+  if (auto it = statements.find(name); it != statements.end()) statements.erase(it);
+  if (auto it = sess_->statement_effects.find(name); it != sess_->statement_effects.end()) {
     sess_->statement_effects.erase(it);
   }
   (*counters_).received.add(wire);

@@ -7,6 +7,7 @@
 #include "pool/params.h"
 #include "proto/codes.h"
 #include "proto/frame.h"
+#include "proto/frontend.h"
 #include "proto/reader.h"
 #include "proto/writer.h"
 #include "session/client.h"
@@ -31,7 +32,7 @@ void Client::inject_internal_query(std::string_view sql) {
   std::size_t mark = s.io.out.synth_mark();
   proto::write_query(s.io.out.synth(), sql);
   (void)s.io.out.commit_synth(mark);
-  (void)s.requests.on_frontend(proto::fe::kQuery, RequestAction::Internal);
+  note_request(s, proto::fe::kQuery, RequestAction::Internal);
 }
 
 // The server must know the client's SQL-level prepared statement `name` before EXECUTE or
@@ -102,6 +103,16 @@ Client::Verdict Client::apply_effects(const sql::Effects& e, std::string& refusa
   return Verdict::Go;
 }
 
+// A Query or Parse whose text is too large to inspect (over kMaxWholeMessage: it streams): it
+// may have changed anything, so after its transaction the settings are read back and the server
+// probed (what the client set stays the client's, what cannot move pins), and the server is not
+// shared again (custom settings and SQL prepared statements are beyond what sluice can read
+// back by name): closed when released.
+void Client::mark_uninspected() {
+  ClientSession& ss = sess();
+  ss.settings_dirty = ss.state_check = ss.uninspected = true;
+}
+
 void Client::note_effects(const sql::Effects& e) {
   ClientSession& ss = sess();
   if (e.settings) ss.settings_dirty = true;
@@ -128,18 +139,16 @@ Client::Step Client::send_refusal(char type, std::string_view body, std::uint32_
   if (type == proto::fe::kQuery) {
     proto::write_query(s.io.out.synth(), sql);
   } else {  // Parse: same name and parameter types, the raising text
-    proto::BodyReader r(body);
-    auto name = r.cstring();
-    (void)r.cstring();
+    auto parse = proto::ParseView::decode(body);  // handle_parse decoded it already
     proto::MessageWriter(s.io.out.synth())
         .begin(proto::fe::kParse)
-        .cstring(name ? *name : std::string_view())
+        .cstring(parse ? parse->name : std::string_view())
         .cstring(sql)
-        .bytes(r.rest())
+        .bytes(parse ? parse->param_types : std::string_view("\0\0", 2))
         .finish();
   }
   (void)s.io.out.commit_synth(mark);
-  (void)s.requests.on_frontend(type);
+  note_request(s, type);
   if (type == proto::fe::kQuery) ++sess().rfq_sent;
   turn_owed_ = false;
   core::log(core::LogLevel::Log, "{} refused: {}", log_prefix(), why);
@@ -290,6 +299,12 @@ void Client::finish_probe() {
                 log_prefix(), server->id);
       server->close_requested = true;
     }
+    if (ss.uninspected) {
+      core::log(core::LogLevel::Log,
+                "{} ran a statement too large to inspect: S-{} is closed when released",
+                log_prefix(), server->id);
+      server->close_requested = true;
+    }
     if (ss.settings_dirty) {
       settings_ = pool::make_settings(std::move(sess_->probe_settings));
       server->settings = settings_;
@@ -322,7 +337,7 @@ void Client::finish_probe() {
     }
   }
   sess_->probe_settings.clear();
-  ss.settings_dirty = ss.state_check = false;
+  ss.settings_dirty = ss.state_check = ss.uninspected = false;
   if (held_rfq_ != 0) {
     send_ready(held_rfq_);
     held_rfq_ = 0;
@@ -338,7 +353,7 @@ void Client::finish_probe() {
 void Client::server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls) {
   if (!sess_) return;
   ClientSession& ss = *sess_;
-  if (ss.settings_dirty && s.requests.tx_status() == 'I') {
+  if ((ss.settings_dirty && s.requests.tx_status() == 'I') || ss.uninspected) {
     // A read-back is owed and will not happen: what the server holds (a role) is not known.
     s.close_requested = true;
   }

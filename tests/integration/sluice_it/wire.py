@@ -146,6 +146,18 @@ class WireConn:
                 return msgs
             msgs.append(msg)
 
+    def read_until_ready(self, timeout: float | None = None) -> list:
+        """Messages up to and including the next ReadyForQuery (fewer if the peer closes)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        msgs = []
+        while True:
+            msg = self.read_message(max(0.001, deadline - time.monotonic()))
+            if msg is None:
+                return msgs
+            msgs.append(msg)
+            if msg[0] == b"Z":
+                return msgs
+
     def login(self, user: str, database: str, password: str | None = None, *,
               packet: bytes | None = None, sent: bool = False, pipeline: bytes = b"",
               **params: str) -> None:

@@ -269,6 +269,20 @@ TEST(Settings, LoadNamesTheRealFileInErrors) {
   EXPECT_EQ(r.error(), path + ":4: invalid value for default_pool_size: 'abc'");
 }
 
+// PgBouncer's parser takes any unsigned 32-bit max_packet_size; past 2147483647 (a signed
+// length word) nothing more means anything, and 4294967295 once let a length of 0xFFFFFFFF wrap
+// to 0 in a 32-bit size.
+TEST(Settings, MaxPacketSizeIsCappedAtInt32Max) {
+  auto cfg = main_section("max_packet_size = 4294967295");
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->settings.max_packet_size, 2147483647u);
+  EXPECT_TRUE(has_warning(*cfg, "max_packet_size above 2147483647 is taken as 2147483647"));
+  cfg = main_section("max_packet_size = 2147483647");
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->settings.max_packet_size, 2147483647u);
+  EXPECT_FALSE(has_warning(*cfg, "max_packet_size"));
+}
+
 TEST(Settings, LaterValueWins) {
   EXPECT_EQ(main_section("listen_port = 1\nlisten_port = 2")->settings.listen_port, 2);
 }

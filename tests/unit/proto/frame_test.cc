@@ -114,14 +114,43 @@ TEST(Frame, LengthAboveCapRejectedFromTheHeaderAlone) {
   EXPECT_EQ(h.body_size(), cap - 4);
 }
 
-TEST(Frame, HugeLengthWireSizeDoesNotOverflow) {
-  std::string hdr(1, 'd');
-  char b[4];
-  write_be32(b, 0xffffffffu);
-  hdr.append(b, 4);
+// A length word is a signed 32-bit integer: nothing above 0x7FFFFFFF is accepted whatever the
+// caller's cap (max_packet_size 4294967295 once let 0xFFFFFFFF through, and its wire size
+// wrapped to 0 in 32 bits), so an accepted header's sizes are exact in 32 bits.
+TEST(Frame, LengthAboveInt32MaxIsRefusedWhateverTheCap) {
+  char b[5] = {'d'};
   Header h;
-  ASSERT_EQ(decode_header(hdr.data(), hdr.size(), 0xffffffffu, h), HeaderStatus::Ok);
-  EXPECT_EQ(h.wire_size(), std::size_t{0x100000000});
+  for (std::uint32_t len : {0xffffffffu, 0x80000000u}) {
+    write_be32(b + 1, len);
+    EXPECT_EQ(decode_header(b, 5, 0xffffffffu, h), HeaderStatus::LengthTooLarge) << len;
+  }
+  write_be32(b + 1, kMaxFrameLen);
+  ASSERT_EQ(decode_header(b, 5, 0xffffffffu, h), HeaderStatus::Ok);
+  EXPECT_EQ(h.wire(), 0x80000000u);
+  EXPECT_EQ(h.wire_size(), std::size_t{0x80000000u});
+  EXPECT_EQ(h.body(), kMaxFrameLen - 4);
+}
+
+// PostgreSQL's own limits per client message type (PQ_LARGE/SMALL_MESSAGE_LIMIT).
+TEST(Frame, FrontendLimitsArePostgres) {
+  char b[5];
+  Header h;
+  auto status = [&](char type, std::uint32_t len, std::uint32_t max_packet) {
+    b[0] = type;
+    write_be32(b + 1, len);
+    return decode_frontend_header(b, 5, max_packet, h);
+  };
+  for (char t : {'Q', 'P', 'B', 'F', 'd'}) {
+    EXPECT_EQ(status(t, (1u << 30) - 2, 0x7fffffffu), HeaderStatus::Ok) << t;
+    EXPECT_EQ(status(t, (1u << 30) - 1, 0x7fffffffu), HeaderStatus::LengthTooLarge) << t;
+    EXPECT_EQ(status(t, 1000, 999), HeaderStatus::LengthTooLarge) << "max_packet_size " << t;
+  }
+  for (char t : {'D', 'E', 'C', 'S', 'H', 'c', 'f', 'X'}) {
+    EXPECT_EQ(status(t, 10000, 0x7fffffffu), HeaderStatus::Ok) << t;
+    EXPECT_EQ(status(t, 10001, 0x7fffffffu), HeaderStatus::LengthTooLarge) << t;
+  }
+  EXPECT_EQ(status('S', 3, 0x7fffffffu), HeaderStatus::LengthTooSmall);
+  EXPECT_EQ(status('\x01', 20000, 0x7fffffffu), HeaderStatus::Ok) << "unknown: the server's call";
 }
 
 TEST(Frame, HighBitTypeByte) {

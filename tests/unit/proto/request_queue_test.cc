@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string_view>
+#include <vector>
 
 namespace sluice::proto {
 namespace {
@@ -620,6 +622,101 @@ TEST(RequestQueue, CapRefusesFrontendMessagesWhenFull) {
   EXPECT_TRUE(q.on_frontend('Q')) << "room again after one answer";
   EXPECT_FALSE(q.on_frontend('Q'));
   EXPECT_EQ(q.rfq_owed(), RequestQueue::kMaxEntries);
+}
+
+// Large queues drain in linear time (issue 11): Syncs read during COPY, the batch an error
+// skips, and answers behind a copy marker are removed in one pass, never entry by entry with the
+// rest shifted each time (200,000 Syncs during a COPY once stalled a worker for 15 s).
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+TEST(RequestQueueLinear, SyncStormDuringCopyIsDroppedInOnePass) {
+  for (std::uint32_t n : {1000u, 200000u}) {
+    RequestQueue q;
+    send(q, "Q");
+    q.on_copy_in_response();
+    for (std::uint32_t i = 0; i < n; ++i)
+      ASSERT_TRUE(q.on_frontend('S'));
+    ASSERT_TRUE(q.on_frontend('c'));
+    send(q, "Q");  // a query pipelined after the COPY stays
+    auto t0 = std::chrono::steady_clock::now();
+    q.on_command_complete();  // the COPY's: its Syncs got no answer, nor will they
+    double took = seconds_since(t0);
+    EXPECT_LT(took, 0.05) << n << " Syncs";
+    EXPECT_FALSE(q.in_copy_in());
+    EXPECT_EQ(q.size(), 2u) << "the COPY's Query and the next one";
+    EXPECT_EQ(q.rfq_owed(), 2u);
+    rfq(q, "I");
+    q.on_command_complete();
+    rfq(q, "I");
+    EXPECT_TRUE(q.idle());
+  }
+}
+
+TEST(RequestQueueLinear, ErrorSkipsALongBatchInOnePass) {
+  RequestQueue q;
+  constexpr std::uint32_t kN = 200000;
+  ASSERT_TRUE(q.on_frontend('P', RequestQueue::Action::Forward, 7));
+  for (std::uint32_t i = 0; i < kN; ++i)
+    ASSERT_TRUE(q.on_frontend(i % 2 == 0 ? 'B' : 'E'));
+  ASSERT_TRUE(q.on_frontend('P', RequestQueue::Action::Swallow, 9));
+  send(q, "S");
+  send(q, "PBES");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = q.route('E');  // the first Parse failed: the server skips to the Sync
+  EXPECT_LT(seconds_since(t0), 0.05);
+  EXPECT_EQ(r.head, 'P');
+  EXPECT_EQ(r.tag, 7u);
+  EXPECT_EQ(q.take_skipped_parses(), std::vector<std::uint32_t>{9})
+      << "the failed Parse is its caller's; the skipped one is reported";
+  EXPECT_EQ(q.size(), 5u);
+  rfq(q, "I");
+  EXPECT_TRUE(q.on_backend('1'));
+  EXPECT_TRUE(q.on_backend('2'));
+  q.on_command_complete();
+  rfq(q, "I");
+  EXPECT_TRUE(q.idle());
+}
+
+TEST(RequestQueueLinear, AnswersBehindACopyMarkerDoNotShiftTheQueue) {
+  RequestQueue q;
+  send(q, "Q");
+  ASSERT_TRUE(q.on_frontend('c'));  // stray CopyDone behind a running query: queued
+  constexpr std::uint32_t kN = 200000;
+  for (std::uint32_t i = 0; i < kN; ++i)
+    ASSERT_TRUE(q.on_frontend('E'));
+  send(q, "S");
+  rfq(q, "I");  // the Query is answered; the marker is now ahead of the Executes
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::uint32_t i = 0; i < kN; ++i)
+    ASSERT_TRUE(q.on_backend('C'));
+  EXPECT_LT(seconds_since(t0), 0.5);
+  rfq(q, "I");
+  EXPECT_TRUE(q.idle());
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST(RequestQueueLinear, ConsecutiveCopyMarkersKeepOne) {
+  RequestQueue q;
+  send(q, "Q");
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_TRUE(q.on_frontend(i % 2 == 0 ? 'c' : 'f'));
+  EXPECT_EQ(q.size(), 2u) << "only the first can end a COPY";
+  q.on_copy_in_response();
+  q.on_command_complete();
+  EXPECT_EQ(q.size(), 1u);
+  rfq(q, "I");
+  EXPECT_TRUE(q.idle());
+}
+
+TEST(RequestQueue, RoomCountsDown) {
+  RequestQueue q;
+  EXPECT_EQ(q.room(), RequestQueue::kMaxEntries);
+  send(q, "PBES");
+  EXPECT_EQ(q.room(), RequestQueue::kMaxEntries - 4);
 }
 
 }  // namespace
