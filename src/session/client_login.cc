@@ -11,6 +11,7 @@
 #include "proto/frame.h"
 #include "proto/reader.h"
 #include "proto/startup.h"
+#include "proto/startup_options.h"
 #include "proto/writer.h"
 #include "session/auth_state.h"
 #include "session/client.h"
@@ -40,47 +41,6 @@ std::uint64_t random_u64() {
     got += static_cast<std::size_t>(r);
   }
   return v;
-}
-
-// Splits "-c a=b -c c=d --e=f" into pairs; false on anything else.
-bool parse_options(std::string_view opts, std::vector<std::pair<std::string, std::string>>& out) {
-  std::vector<std::string> words;
-  std::string cur;
-  bool esc = false;
-  for (char c : opts) {
-    if (esc) {
-      cur.push_back(c);
-      esc = false;
-    } else if (c == '\\') {
-      esc = true;
-    } else if (c == ' ' || c == '\t') {
-      if (!cur.empty()) words.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  if (!cur.empty()) words.push_back(std::move(cur));
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    std::string kv;
-    if (words[i] == "-c" && i + 1 < words.size()) {
-      kv = words[++i];
-    } else if (words[i].rfind("-c", 0) == 0 && words[i].size() > 2) {
-      kv = words[i].substr(2);
-    } else if (words[i].rfind("--", 0) == 0) {
-      kv = words[i].substr(2);
-    } else {
-      return false;
-    }
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return false;
-    std::string name = kv.substr(0, eq);
-    for (char& ch : name) {
-      if (ch == '-') ch = '_';
-    }
-    out.emplace_back(std::move(name), kv.substr(eq + 1));
-  }
-  return true;
 }
 
 }  // namespace
@@ -208,7 +168,7 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
       db_name = v;
     } else if (k == "options") {
       std::vector<std::pair<std::string, std::string>> opts;
-      if (!parse_options(v, opts)) {
+      if (!proto::parse_startup_options(v, opts)) {
         close("unsupported options", proto::sqlstate::kProtocolViolation,
               "unsupported options startup parameter: only '-c config=val' and '--config=val' "
               "are allowed");

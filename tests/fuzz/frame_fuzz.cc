@@ -101,11 +101,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     if (st == HeaderStatus::LengthTooLarge) {
-      SLUICE_FUZZ_CHECK(raw_len > max_len && raw_len >= 4);
+      SLUICE_FUZZ_CHECK((raw_len > max_len || raw_len > sluice::proto::kMaxFrameLen) &&
+                        raw_len >= 4);
       break;
     }
     SLUICE_FUZZ_CHECK(st == HeaderStatus::Ok);
-    SLUICE_FUZZ_CHECK(h.len == raw_len && h.len >= 4 && h.len <= max_len);
+    SLUICE_FUZZ_CHECK(h.len == raw_len && h.len >= 4 && h.len <= max_len &&
+                      h.len <= sluice::proto::kMaxFrameLen);
     SLUICE_FUZZ_CHECK(h.type == p[off]);
     SLUICE_FUZZ_CHECK(h.wire_size() == h.body_size() + kHeaderLen);
     if (h.wire_size() > avail) break;  // incomplete frame: a reader would wait
