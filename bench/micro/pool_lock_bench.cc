@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "pool/connector.h"
 #include "pool/pool.h"
+#include "pool/registries.h"
 #include "pool/server_conn.h"
 #include "pool/worker_base.h"
 
@@ -35,9 +36,10 @@ class Waiting final : public Waiter {
 
 void BM_PoolCheckoutRelease(benchmark::State& state) {
   const int servers = static_cast<int>(state.range(0));
+  Registries registries;
   std::vector<std::unique_ptr<WorkerBase>> workers;
-  workers.push_back(std::make_unique<WorkerBase>(0, 4096));
-  workers.push_back(std::make_unique<WorkerBase>(1, 4096));
+  workers.push_back(std::make_unique<WorkerBase>(0, 4096, registries));
+  workers.push_back(std::make_unique<WorkerBase>(1, 4096, registries));
   NoConnector connector;
   PoolManager mgr({workers[0].get(), workers[1].get()}, &connector);
   for (auto& w : workers)

@@ -15,7 +15,6 @@
 #include "app/cpu_count.h"
 #include "core/log.h"
 #include "net/socket.h"
-#include "pool/params.h"
 #include "proto/auth/scram.h"
 #include "session/plain_scram.h"
 #include "session/tls_setup.h"
@@ -56,8 +55,9 @@ void App::install(config::ConfigPtr cfg) {
   lo.verbose = std::max(opts_.verbose, st.verbose);
   lo.json = st.log_json;
   core::Logger::instance().configure(lo);
-  pool::ParamRegistry::instance().configure(st.track_extra_parameters);
-  session::install_tls(*cfg);  // new handshakes use the new certificates; open ones keep theirs
+  shared_.registries.params.configure(st.track_extra_parameters);
+  // New handshakes use the new certificates; open ones keep theirs.
+  session::install_tls(*cfg, shared_.registries.tls);
   warm_plain_scram(*cfg);
   resolver_.configure(resolver_options(st));
   if (pools_) pools_->apply_config(cfg);
@@ -79,7 +79,7 @@ void App::warm_plain_scram(const config::Config& cfg) {
       plain.emplace_back(e.user, e.secret);
     }
   }
-  auto& cache = session::PlainScramSecrets::instance();
+  auto& cache = shared_.plain_scram;
   cache.retain(plain);
   stop_warming();              // at most one derivation to wait for
   if (!warm_allowed_) return;  // not before daemon(): a thread would not survive the fork

@@ -409,11 +409,6 @@ std::string TlsConn::peer_common_name() const {
   return out;
 }
 
-TlsStore& TlsStore::instance() {
-  static TlsStore store;
-  return store;
-}
-
 void TlsStore::set(TlsSide side, std::shared_ptr<const TlsContext> ctx) {
   std::lock_guard<std::mutex> g(mu_);
   (side == TlsSide::Accept ? accept_ : connect_) = std::move(ctx);

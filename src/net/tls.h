@@ -111,15 +111,17 @@ class TlsConn {
   std::string error_;
 };
 
-// The contexts new handshakes use; replaced on reload. Thread-safe.
+// The contexts new handshakes use; replaced on reload. Thread-safe. One per process, owned by
+// the app (pool::Registries).
 class TlsStore {
  public:
-  static TlsStore& instance();
+  TlsStore() = default;
+  TlsStore(const TlsStore&) = delete;
+  TlsStore& operator=(const TlsStore&) = delete;
   void set(TlsSide side, std::shared_ptr<const TlsContext> ctx);
   [[nodiscard]] std::shared_ptr<const TlsContext> get(TlsSide side) const;
 
  private:
-  TlsStore() = default;
   mutable std::mutex mu_;
   std::shared_ptr<const TlsContext> accept_;
   std::shared_ptr<const TlsContext> connect_;

@@ -9,9 +9,9 @@
 #include "core/log.h"
 #include "net/socket.h"
 #include "net/tls.h"
-#include "pool/learned_secrets.h"
 #include "pool/login_state.h"
 #include "pool/pool.h"
+#include "pool/registries.h"
 #include "pool/server_conn.h"
 #include "proto/auth/md5.h"
 #include "proto/auth/scram.h"
@@ -171,7 +171,7 @@ void ServerConn::begin_login() {
   bool want_tls = login->unix_path.empty() && mode != config::SslMode::Disable &&
                   (mode != config::SslMode::Allow || login->tls_retry);
   if (want_tls && !login->tls_decided) {
-    if (net::TlsStore::instance().get(net::TlsSide::Connect) == nullptr) {
+    if (worker->registries().tls.get(net::TlsSide::Connect) == nullptr) {
       if (mode >= config::SslMode::Require || login->tls_retry) {
         core::log(core::LogLevel::Warning, "{} server TLS is not available (see earlier errors)",
                   log_prefix());
@@ -241,7 +241,7 @@ void ServerConn::on_login_io() {
         fail_connect("unexpected data after SSL answer", false);
         return;
       }
-      auto ctx = net::TlsStore::instance().get(net::TlsSide::Connect);
+      auto ctx = worker->registries().tls.get(net::TlsSide::Connect);
       core::Result<std::unique_ptr<net::TlsConn>> conn = core::Error{"server TLS is not available"};
       if (ctx != nullptr) {
         conn = net::TlsConn::connect(std::move(ctx), io.fd, login->host,
@@ -343,7 +343,7 @@ bool ServerConn::handle_login_frame(char type, std::string_view body) {
       }
       // The database entry's or auth file's secret; else what auth_query found for the user.
       std::optional<std::string> pw = target->password;
-      if (!pw) pw = LearnedSecrets::instance().find(target->user);
+      if (!pw) pw = worker->registries().learned.find(target->user);
       auto send = [&](auto&& write) {
         std::size_t mark = io.out.synth_mark();
         write(io.out.synth());

@@ -3,11 +3,6 @@
 
 namespace sluice::pool {
 
-LearnedSecrets& LearnedSecrets::instance() {
-  static LearnedSecrets s;
-  return s;
-}
-
 void LearnedSecrets::remember(std::string_view user, std::string_view secret) {
   std::lock_guard<std::mutex> g(mu_);
   secrets_.insert_or_assign(std::string(user), std::string(secret));

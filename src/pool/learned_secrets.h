@@ -9,19 +9,20 @@
 
 namespace sluice::pool {
 
-// Process-wide; thread-safe. A login that runs auth_query again replaces the entry, so a
-// password changed on the server is picked up by the next client login. A SCRAM secret only
-// opens a server login together with the keys a client's proof revealed (SCRAM pass-through);
-// an md5 hash answers md5 directly. Nothing here is ever logged.
+// One per process, owned by the app (pool::Registries); thread-safe. A login that runs auth_query
+// again replaces the entry, so a password changed on the server is picked up by the next client
+// login. A SCRAM secret only opens a server login together with the keys a client's proof revealed
+// (SCRAM pass-through); an md5 hash answers md5 directly. Nothing here is ever logged.
 class LearnedSecrets {
  public:
-  static LearnedSecrets& instance();
+  LearnedSecrets() = default;
+  LearnedSecrets(const LearnedSecrets&) = delete;
+  LearnedSecrets& operator=(const LearnedSecrets&) = delete;
   void remember(std::string_view user, std::string_view secret);
   void forget(std::string_view user);
   [[nodiscard]] std::optional<std::string> find(std::string_view user) const;
 
  private:
-  LearnedSecrets() = default;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::string> secrets_;
 };

@@ -1,45 +1,9 @@
-// Interned parameter values and the registry of tracked parameter names.
+// The registry of tracked parameter names, and quote_literal.
 #include "pool/params.h"
 
 #include <strings.h>
 
 namespace sluice::pool {
-
-ValueTable::ValueTable() {
-  for (auto& c : chunks_)
-    c.store(nullptr, std::memory_order_relaxed);
-}
-
-ValueTable& ValueTable::instance() {
-  static ValueTable t;
-  return t;
-}
-
-std::uint32_t ValueTable::intern(std::string_view value) {
-  std::lock_guard<std::mutex> g(mu_);
-  auto it = ids_.find(std::string(value));
-  if (it != ids_.end()) return it->second;
-  std::uint32_t id = next_;
-  std::uint32_t ci = id >> kChunkBits;
-  if (ci >= kMaxChunks) return 0;  // table exhausted: treat as "unknown"
-  std::string* chunk = chunks_[ci].load(std::memory_order_relaxed);
-  if (chunk == nullptr) {
-    chunk = new std::string[kChunkSize];
-    chunks_[ci].store(chunk, std::memory_order_release);
-  }
-  chunk[id & (kChunkSize - 1)] = std::string(value);
-  ++next_;
-  ids_.emplace(std::string(value), id);
-  return id;
-}
-
-const std::string& ValueTable::get(std::uint32_t id) const {
-  static const std::string empty;
-  if (id == 0) return empty;
-  std::string* chunk = chunks_[id >> kChunkBits].load(std::memory_order_acquire);
-  if (chunk == nullptr) return empty;
-  return chunk[id & (kChunkSize - 1)];
-}
 
 ParamRegistry::ParamRegistry() {
   const char* builtin[] = {"client_encoding", "DateStyle", "TimeZone",
@@ -48,11 +12,6 @@ ParamRegistry::ParamRegistry() {
   for (const char* b : builtin)
     names_[n++] = b;
   count_.store(n);
-}
-
-ParamRegistry& ParamRegistry::instance() {
-  static ParamRegistry r;
-  return r;
 }
 
 void ParamRegistry::configure(const std::vector<std::string>& extra) {
@@ -90,23 +49,6 @@ std::string quote_literal(std::string_view v) {
   }
   out.push_back('\'');
   return out;
-}
-
-std::string param_sync_sql(const ParamValues& client, const ParamValues& server) {
-  std::string sql;
-  auto& reg = ParamRegistry::instance();
-  auto& values = ValueTable::instance();
-  int n = reg.count();
-  for (int i = 0; i < n; ++i) {
-    std::uint32_t want = client.v[static_cast<std::size_t>(i)];
-    if (want == 0 || want == server.v[static_cast<std::size_t>(i)]) continue;
-    sql += "SET ";
-    sql += reg.name(i);
-    sql += " = ";
-    sql += quote_literal(values.get(want));
-    sql += ";";
-  }
-  return sql;
 }
 
 }  // namespace sluice::pool

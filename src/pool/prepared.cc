@@ -7,11 +7,6 @@
 
 namespace sluice::pool {
 
-PreparedRegistry& PreparedRegistry::instance() {
-  static PreparedRegistry r;
-  return r;
-}
-
 PreparedPtr PreparedRegistry::get(std::string_view query, std::string_view param_types) {
   std::string key;
   key.reserve(query.size() + 1 + param_types.size());

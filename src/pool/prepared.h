@@ -1,4 +1,5 @@
-// Named prepared statements in transaction pooling: one registry for the process, keyed by the
+// Named prepared statements in transaction pooling: one registry for the process (owned by the
+// app, pool::Registries), keyed by the
 // full query text and parameter types (never a short hash alone), and per-server LRU sets.
 #pragma once
 
@@ -24,7 +25,9 @@ using PreparedPtr = std::shared_ptr<const PreparedStatement>;
 
 class PreparedRegistry {
  public:
-  static PreparedRegistry& instance();
+  PreparedRegistry() = default;
+  PreparedRegistry(const PreparedRegistry&) = delete;
+  PreparedRegistry& operator=(const PreparedRegistry&) = delete;
   // The statement for (query, types), created on first use. Thread-safe.
   [[nodiscard]] PreparedPtr get(std::string_view query, std::string_view param_types);
   [[nodiscard]] std::size_t size();

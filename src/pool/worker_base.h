@@ -13,11 +13,14 @@ namespace sluice::pool {
 
 class ServerConn;
 class PoolManager;
+struct Registries;
 struct WorkerServersTag;
 
 class WorkerBase {
  public:
-  WorkerBase(int id, std::uint32_t block_size) : id_(id), buffers_(block_size) {}
+  // `registries` outlives the worker (the app's, or a test's own).
+  WorkerBase(int id, std::uint32_t block_size, Registries& registries)
+      : id_(id), buffers_(block_size), registries_(registries) {}
   virtual ~WorkerBase() = default;
   WorkerBase(const WorkerBase&) = delete;
   WorkerBase& operator=(const WorkerBase&) = delete;
@@ -28,6 +31,9 @@ class WorkerBase {
   [[nodiscard]] const config::Config& cfg() const { return *cfg_; }
   [[nodiscard]] const config::ConfigPtr& cfg_ptr() const { return cfg_; }
   void set_cfg(config::ConfigPtr c) { cfg_ = std::move(c); }
+  // The process's shared tables (TLS contexts, parameter names, prepared statements, learned
+  // secrets): one load from the worker, no static to look up.
+  [[nodiscard]] Registries& registries() const { return registries_; }
 
   PoolManager* pools = nullptr;  // the process-wide pool manager
   // Server host names are looked up here (null in tests without one: then a blocking lookup).
@@ -41,6 +47,7 @@ class WorkerBase {
   net::EventLoop loop_;
   core::BufferPool buffers_;
   config::ConfigPtr cfg_;
+  Registries& registries_;
 };
 
 }  // namespace sluice::pool

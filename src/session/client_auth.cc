@@ -8,7 +8,7 @@
 
 #include "config/hba.h"
 #include "core/log.h"
-#include "pool/learned_secrets.h"
+#include "pool/registries.h"
 #include "proto/auth/md5.h"
 #include "proto/auth/scram.h"
 #include "proto/backend.h"
@@ -240,9 +240,9 @@ void Client::lookup_done(AuthLookup r) {
       auth_->stored = r.secret ? *r.secret : std::string();
       // The pools of this user log in to servers with it (SCRAM: with the client's proof).
       if (r.secret && !r.secret->empty()) {
-        pool::LearnedSecrets::instance().remember(user_name, *r.secret);
+        worker.registries().learned.remember(user_name, *r.secret);
       } else {
-        pool::LearnedSecrets::instance().forget(user_name);
+        worker.registries().learned.forget(user_name);
       }
       run_check();
       return;
@@ -464,7 +464,7 @@ bool Client::handle_auth_message(std::string_view body) {
           if (auto sec = a::parse_scram_secret(stored)) auth_->scram.emplace(std::move(*sec), opts);
         } else if (auth_->user_known && !a::is_md5_hash(stored)) {
           // Derived once per user and password (plain_scram.h): same salt every attempt.
-          if (auto sec = PlainScramSecrets::instance().get(user_name, stored)) {
+          if (auto sec = worker.shared().plain_scram.get(user_name, stored)) {
             auth_->scram.emplace(*sec, opts);
           }
         }

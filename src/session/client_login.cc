@@ -151,7 +151,7 @@ void Client::handle_startup(std::vector<std::pair<std::string, std::string>> par
   protocol_minor_ = version & 0xffffu;
   const config::Config& cfg = worker.cfg();
   const auto& st = cfg.settings;
-  auto& reg = pool::ParamRegistry::instance();
+  const auto& reg = worker.registries().params;
   // A startup parameter becomes a setting this client keeps on every server: the reported
   // ones always (PgBouncer's), any valid setting name with track_session_state.
   auto wanted = [&](const std::string& k) {
@@ -370,7 +370,7 @@ void Client::send_welcome(const std::vector<std::pair<std::string, std::string>>
     const std::string* mine = pool::find_setting(settings_, k);
     proto::write_parameter_status(out, k, mine != nullptr ? *mine : v);
   }
-  auto& reg = pool::ParamRegistry::instance();
+  const auto& reg = worker.registries().params;
   for (const auto& [k, v] : startup_) {  // reported settings the server did not announce
     bool announced = false;
     for (const auto& [wk, wv] : welcome)

@@ -114,7 +114,7 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
           "prepared statement \"" + std::string(name) + "\" already exists");
     return Step::Stop;
   }
-  pool::PreparedPtr st = pool::PreparedRegistry::instance().get(query, types);
+  pool::PreparedPtr st = worker.registries().prepared.get(query, types);
   ss.statements.emplace(std::string(name), st);
   if (effects) ss.statement_effects.emplace(std::string(name), std::move(effects));
   pool::PoolCounters& pc = (*counters_);

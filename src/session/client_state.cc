@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "core/log.h"
-#include "pool/params.h"
+#include "pool/registries.h"
 #include "proto/codes.h"
 #include "proto/frame.h"
 #include "proto/frontend.h"
@@ -203,7 +203,7 @@ void Client::parameter_status(std::string_view name, std::string_view value) {
     sess().settings_dirty = true;
   }
   if (name == "application_name") application_name = std::string(value);
-  if (pool::ParamRegistry::instance().slot(name) < 0) return;
+  if (worker.registries().params.slot(name) < 0) return;
   settings_ = pool::with_setting(settings_, name, value);
   server->settings = pool::with_setting(server->settings, name, value);
 }

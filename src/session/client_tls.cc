@@ -14,7 +14,7 @@ namespace sluice::session {
 bool Client::tls_offered() const {
   if (unix_socket) return false;  // as Postgres and PgBouncer: no TLS over unix sockets
   if (worker.cfg().settings.client_tls_sslmode == config::SslMode::Disable) return false;
-  return net::TlsStore::instance().get(net::TlsSide::Accept) != nullptr;
+  return worker.registries().tls.get(net::TlsSide::Accept) != nullptr;
 }
 
 // Before anything is read: a client that starts with a TLS record (libpq 17
@@ -41,7 +41,7 @@ bool Client::peek_direct_tls() {
 }
 
 bool Client::start_tls(bool direct) {
-  auto ctx = net::TlsStore::instance().get(net::TlsSide::Accept);
+  auto ctx = worker.registries().tls.get(net::TlsSide::Accept);
   if (ctx == nullptr) {
     close("TLS is not available");
     return false;

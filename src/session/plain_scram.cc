@@ -3,11 +3,6 @@
 
 namespace sluice::session {
 
-PlainScramSecrets& PlainScramSecrets::instance() {
-  static PlainScramSecrets* cache = new PlainScramSecrets;  // never destroyed: threads use it
-  return *cache;
-}
-
 PlainScramSecrets::SecretPtr PlainScramSecrets::find(std::string_view user,
                                                      std::string_view password) const {
   std::lock_guard<std::mutex> g(mu_);

@@ -21,13 +21,12 @@ namespace sluice::session {
 // changes, and derived ahead (warm) off the worker threads after each configuration install, so
 // that the first attempt for a real user is not slower than one for an unknown name.
 //
-// Process-wide, thread-safe; nothing here is logged.
+// One per process, owned by the app (Shared::plain_scram); thread-safe; nothing here is logged.
 class PlainScramSecrets {
  public:
   using SecretPtr = std::shared_ptr<const proto::auth::ScramSecret>;
 
-  static PlainScramSecrets& instance();
-  PlainScramSecrets() = default;  // tests make their own
+  PlainScramSecrets() = default;
   PlainScramSecrets(const PlainScramSecrets&) = delete;
   PlainScramSecrets& operator=(const PlainScramSecrets&) = delete;
 

@@ -33,7 +33,7 @@ void SessionWorker::sync_config() {
 }
 
 SessionWorker::SessionWorker(int id, std::uint32_t block_size, Shared& shared)
-    : pool::WorkerBase(id, block_size), shared_(shared) {}
+    : pool::WorkerBase(id, block_size, shared.registries), shared_(shared) {}
 
 SessionWorker::~SessionWorker() = default;
 

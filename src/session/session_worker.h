@@ -14,8 +14,10 @@
 #include "core/clock.h"
 #include "core/intrusive_list.h"
 #include "pool/pool.h"
+#include "pool/registries.h"
 #include "pool/worker_base.h"
 #include "session/cancel_limit.h"
+#include "session/plain_scram.h"
 
 namespace sluice::session {
 
@@ -55,6 +57,9 @@ struct Shared {
   uid_t uid = 0;                 // ours, for admin login by peer credentials
   std::string scram_mock_key;    // per-process secret for unknown-user SCRAM
   CancelLimiter cancel_limiter;  // cancel_rate_limit, across workers
+  // The process's tables, owned here rather than as statics so that tests build their own.
+  pool::Registries registries;    // each worker's registries() (the pool layer reaches them)
+  PlainScramSecrets plain_scram;  // SCRAM secrets of plain-text passwords
 
   // The current configuration; workers pick it up when the version moves.
   void publish_config(config::ConfigPtr cfg);

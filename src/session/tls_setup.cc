@@ -20,9 +20,8 @@ std::string resolve(const config::Config& cfg, const std::string& file) {
   return file;
 }
 
-void install_side(net::TlsSide side, bool enabled, const net::TlsOptions& opts,
-                  std::string_view what) {
-  auto& store = net::TlsStore::instance();
+void install_side(net::TlsStore& store, net::TlsSide side, bool enabled,
+                  const net::TlsOptions& opts, std::string_view what) {
   if (!enabled) {
     store.set(side, nullptr);
     return;
@@ -39,7 +38,7 @@ void install_side(net::TlsSide side, bool enabled, const net::TlsOptions& opts,
 
 }  // namespace
 
-void install_tls(const config::Config& cfg) {
+void install_tls(const config::Config& cfg, net::TlsStore& store) {
   const auto& st = cfg.settings;
   net::TlsOptions c;
   c.key_file = resolve(cfg, st.client_tls_key_file);
@@ -48,7 +47,7 @@ void install_tls(const config::Config& cfg) {
   c.protocols = st.client_tls_protocols;
   c.ciphers = st.client_tls_ciphers;
   c.tls13_ciphers = st.client_tls13_ciphers;
-  install_side(net::TlsSide::Accept, st.client_tls_sslmode != config::SslMode::Disable, c,
+  install_side(store, net::TlsSide::Accept, st.client_tls_sslmode != config::SslMode::Disable, c,
                "client");
   if (st.client_tls_sslmode >= config::SslMode::VerifyCa && c.ca_file.empty()) {
     core::log(core::LogLevel::Warning,
@@ -64,7 +63,7 @@ void install_tls(const config::Config& cfg) {
   s.protocols = st.server_tls_protocols;
   s.ciphers = st.server_tls_ciphers;
   s.tls13_ciphers = st.server_tls13_ciphers;
-  install_side(net::TlsSide::Connect, st.server_tls_sslmode != config::SslMode::Disable, s,
+  install_side(store, net::TlsSide::Connect, st.server_tls_sslmode != config::SslMode::Disable, s,
                "server");
 }
 

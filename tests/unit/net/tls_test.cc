@@ -360,10 +360,29 @@ TEST_F(Pki, EofAndPeerClose) {
   EXPECT_EQ(s2.value()->read(b, sizeof b).kind, IoResult::Kind::Eof);
 }
 
-TEST(TlsStore, HoldsOneContextPerSide) {
-  auto& store = TlsStore::instance();
+TEST_F(Pki, TlsStoreHoldsOneContextPerSide) {
+  TlsStore store;
+  EXPECT_EQ(store.get(TlsSide::Accept), nullptr);
+  auto ctx = server_ctx();
+  store.set(TlsSide::Accept, ctx);
+  EXPECT_EQ(store.get(TlsSide::Accept), ctx);
+  EXPECT_EQ(store.get(TlsSide::Connect), nullptr);
   store.set(TlsSide::Accept, nullptr);
   EXPECT_EQ(store.get(TlsSide::Accept), nullptr);
+}
+
+// Two stores (the app's and a test's) share nothing.
+TEST_F(Pki, TwoTlsStoresShareNothing) {
+  TlsStore a;
+  TlsStore b;
+  auto accept = server_ctx();
+  auto connect = client_ctx(ca1_.crt_path);
+  a.set(TlsSide::Accept, accept);
+  b.set(TlsSide::Connect, connect);
+  EXPECT_EQ(a.get(TlsSide::Accept), accept);
+  EXPECT_EQ(a.get(TlsSide::Connect), nullptr);
+  EXPECT_EQ(b.get(TlsSide::Accept), nullptr);
+  EXPECT_EQ(b.get(TlsSide::Connect), connect);
 }
 
 }  // namespace

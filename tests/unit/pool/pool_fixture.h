@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "pool/connector.h"
 #include "pool/pool.h"
+#include "pool/registries.h"
 #include "pool/server_conn.h"
 #include "pool/worker_base.h"
 
@@ -76,7 +77,7 @@ class PoolTest : public ::testing::Test {
  protected:
   explicit PoolTest(int workers = 2) : nworkers_(workers) {
     for (int i = 0; i < workers; ++i)
-      workers_.push_back(std::make_unique<WorkerBase>(i, 4096));
+      workers_.push_back(std::make_unique<WorkerBase>(i, 4096, registries_));
     std::vector<WorkerBase*> raw;
     for (auto& w : workers_)
       raw.push_back(w.get());
@@ -268,6 +269,7 @@ class PoolTest : public ::testing::Test {
   core::FakeClock clock_;
   FakeConnector connector_;
   std::vector<int> peers_;  // the other ends of fake servers' sockets
+  Registries registries_;   // this test's own (declared before the workers that use it)
   std::vector<std::unique_ptr<WorkerBase>> workers_;
   std::unique_ptr<PoolManager> mgr_;
   config::ConfigPtr cfg_;

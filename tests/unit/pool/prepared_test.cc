@@ -1,5 +1,5 @@
-// Tests for prepared.h: the process-wide statement registry, per-server LRU sets, and the bytes
-// of the Parse and Close messages sluice sends for them.
+// Tests for prepared.h: the statement registry (one per process, each test its own), per-server LRU
+// sets, and the bytes of the Parse and Close messages sluice sends for them.
 #include "pool/prepared.h"
 
 #include <gtest/gtest.h>
@@ -25,13 +25,10 @@ std::string types(std::initializer_list<std::uint32_t> oids) {
   return t;
 }
 
-PreparedRegistry& reg() {
-  return PreparedRegistry::instance();
-}
-
 TEST(PreparedRegistry, SameTextAndTypesIsOneStatement) {
-  PreparedPtr a = reg().get("SELECT $1 /* registry same */", types({23}));
-  PreparedPtr b = reg().get(std::string("SELECT $1 /* registry same */"), types({23}));
+  PreparedRegistry reg;
+  PreparedPtr a = reg.get("SELECT $1 /* registry same */", types({23}));
+  PreparedPtr b = reg.get(std::string("SELECT $1 /* registry same */"), types({23}));
   EXPECT_EQ(a.get(), b.get());
   EXPECT_EQ(a->query, "SELECT $1 /* registry same */");
   EXPECT_EQ(a->param_types, types({23}));
@@ -40,15 +37,16 @@ TEST(PreparedRegistry, SameTextAndTypesIsOneStatement) {
 }
 
 TEST(PreparedRegistry, KeyIsTheFullTextAndTypes) {
+  PreparedRegistry reg;
   const std::string q = "SELECT $1 /* registry key */";
-  PreparedPtr base = reg().get(q, types({23}));
+  PreparedPtr base = reg.get(q, types({23}));
   std::vector<PreparedPtr> others = {
-      reg().get(q, types({20})),                               // other type
-      reg().get(q, types({})),                                 // no types
-      reg().get(q, types({23, 23})),                           // more types
-      reg().get(q + " ", types({23})),                         // one byte more text
-      reg().get("SELECT $1 /* registry kez */", types({23})),  // one byte different
-      reg().get("select $1 /* registry key */", types({23})),  // case matters
+      reg.get(q, types({20})),                               // other type
+      reg.get(q, types({})),                                 // no types
+      reg.get(q, types({23, 23})),                           // more types
+      reg.get(q + " ", types({23})),                         // one byte more text
+      reg.get("SELECT $1 /* registry kez */", types({23})),  // one byte different
+      reg.get("select $1 /* registry key */", types({23})),  // case matters
   };
   std::vector<std::uint64_t> ids = {base->id};
   for (const auto& o : others) {
@@ -58,59 +56,79 @@ TEST(PreparedRegistry, KeyIsTheFullTextAndTypes) {
     ids.push_back(o->id);
   }
   // The text/types boundary is part of the key: moving bytes across it is another statement.
-  PreparedPtr x = reg().get("SELECT 1 /* split */", "ab");
-  PreparedPtr y = reg().get("SELECT 1 /* split */a", "b");
+  PreparedPtr x = reg.get("SELECT 1 /* split */", "ab");
+  PreparedPtr y = reg.get("SELECT 1 /* split */a", "b");
   EXPECT_NE(x.get(), y.get());
 }
 
 TEST(PreparedRegistry, LongTextsDifferingOnlyAtTheEnd) {
+  PreparedRegistry reg;
   std::string common(100000, 'x');
-  PreparedPtr a = reg().get("SELECT '" + common + "a'", types({}));
-  PreparedPtr b = reg().get("SELECT '" + common + "b'", types({}));
+  PreparedPtr a = reg.get("SELECT '" + common + "a'", types({}));
+  PreparedPtr b = reg.get("SELECT '" + common + "b'", types({}));
   EXPECT_NE(a.get(), b.get());
   EXPECT_NE(a->server_name, b->server_name);
-  EXPECT_EQ(a.get(), reg().get("SELECT '" + common + "a'", types({})).get());
+  EXPECT_EQ(a.get(), reg.get("SELECT '" + common + "a'", types({})).get());
 }
 
 TEST(PreparedRegistry, StatementLivesWhileSomeoneHoldsIt) {
+  PreparedRegistry reg;
   const std::string q = "SELECT 1 /* registry lifetime */";
   std::uint64_t first_id;
   {
     ServerStatements server;
-    PreparedPtr p = reg().get(q, types({}));
+    PreparedPtr p = reg.get(q, types({}));
     first_id = p->id;
     (void)server.add(p, 10);
     p.reset();
     // Only the server's set holds it now: the registry still hands out the same statement.
-    EXPECT_EQ(reg().get(q, types({}))->id, first_id);
+    EXPECT_EQ(reg.get(q, types({}))->id, first_id);
   }
   // No one holds it: a new statement (new server name) may be made.
-  PreparedPtr again = reg().get(q, types({}));
+  PreparedPtr again = reg.get(q, types({}));
   EXPECT_EQ(again->query, q);
   EXPECT_NE(again->id, first_id);
 }
 
 TEST(PreparedRegistry, ConcurrentGetsAgree) {
+  PreparedRegistry reg;
   const std::string q = "SELECT $1 /* registry threads */";
   std::vector<PreparedPtr> got(4);
   std::vector<std::thread> ts;
   for (std::size_t i = 0; i < got.size(); ++i) {
     ts.emplace_back([&, i] {
       for (int k = 0; k < 200; ++k)
-        got[i] = reg().get(q, types({25}));
+        got[i] = reg.get(q, types({25}));
     });
   }
   for (auto& t : ts)
     t.join();
   for (const auto& p : got)
     EXPECT_EQ(p.get(), got[0].get());
-  EXPECT_GE(reg().size(), 1u);
+  EXPECT_GE(reg.size(), 1u);
+}
+
+// Two registries (two processes, or two tests) share nothing: the same text is a statement of
+// each, numbered by each.
+TEST(PreparedRegistry, TwoRegistriesShareNothing) {
+  PreparedRegistry a;
+  PreparedRegistry b;
+  PreparedPtr in_a = a.get("SELECT 1 /* two registries */", types({}));
+  PreparedPtr in_a2 = a.get("SELECT 2 /* two registries */", types({}));
+  PreparedPtr in_b = b.get("SELECT 1 /* two registries */", types({}));
+  EXPECT_NE(in_a.get(), in_b.get());
+  EXPECT_EQ(in_a->id, 1u);
+  EXPECT_EQ(in_a2->id, 2u);
+  EXPECT_EQ(in_b->id, 1u);  // b numbers from 1: a's statements are not in it
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(b.size(), 1u);
 }
 
 class ServerStatementsTest : public ::testing::Test {
  protected:
+  PreparedRegistry reg;
   PreparedPtr stmt(int n) {
-    return reg().get("SELECT " + std::to_string(n) + " /* server lru */", types({}));
+    return reg.get("SELECT " + std::to_string(n) + " /* server lru */", types({}));
   }
   static std::vector<std::uint64_t> ids(const std::list<PreparedPtr>& l) {
     std::vector<std::uint64_t> v;

@@ -29,6 +29,25 @@ TEST(PlainScramSecrets, DerivesOncePerUserAndPassword) {
   EXPECT_TRUE(a::scram_key_equal(mine.value().stored_key, s1->stored_key));
 }
 
+// Two caches (the app's and a test's) share nothing: each derives its own secret, with its own
+// salt, and forgetting in one leaves the other.
+TEST(PlainScramSecrets, TwoCachesShareNothing) {
+  PlainScramSecrets c1;
+  PlainScramSecrets c2;
+  auto s1 = c1.get("alice", "pw1");
+  EXPECT_EQ(c2.find("alice", "pw1"), nullptr);
+  auto s2 = c2.get("alice", "pw1");
+  ASSERT_NE(s1, nullptr);
+  ASSERT_NE(s2, nullptr);
+  EXPECT_NE(s1, s2);
+  EXPECT_NE(s1->salt, s2->salt);
+  EXPECT_EQ(c1.derivations(), 1u);
+  EXPECT_EQ(c2.derivations(), 1u);
+  c2.retain({});
+  EXPECT_EQ(c2.size(), 0u);
+  EXPECT_EQ(c1.find("alice", "pw1"), s1);
+}
+
 TEST(PlainScramSecrets, ChangedPasswordIsANewSecret) {
   PlainScramSecrets c;
   auto s1 = c.get("alice", "pw1");
