@@ -133,20 +133,14 @@ std::string settings_sync_sql(const SettingsPtr& want, const SettingsPtr& have) 
   const std::string* have_auth = find_setting(have, kSessionAuthSetting);
   const std::string* have_role = find_setting(have, kRoleSetting);
   bool identity = !same(want_auth, have_auth) || !same(want_role, have_role);
-  std::string out;
-  // Back to the login identity first (RESET SESSION AUTHORIZATION also ends SET ROLE).
-  if (identity && have_auth != nullptr) {
-    out += "RESET SESSION AUTHORIZATION;";
-  } else if (identity && have_role != nullptr) {
-    out += "RESET ROLE;";
-  }
-  std::string sets;
+  std::string resets;
   if (have) {
     for (const auto& [k, v] : have->kv) {
       if (is_identity_setting(k)) continue;
-      if (find_setting(want, k) == nullptr && valid_setting_name(k)) out += "RESET " + k + ";";
+      if (find_setting(want, k) == nullptr && valid_setting_name(k)) resets += "RESET " + k + ";";
     }
   }
+  std::string sets;
   if (want) {
     for (const auto& [k, v] : want->kv) {
       if (is_identity_setting(k)) continue;
@@ -156,6 +150,20 @@ std::string settings_sync_sql(const SettingsPtr& want, const SettingsPtr& have) 
       sets += "pg_catalog.set_config(" + quote_literal(k) + ", " + quote_literal(v) + ", false)";
     }
   }
+  // Settings are changed as the login identity, never under a role or session user the server
+  // holds (the same one the client wants, too): a superuser login may set what its SET ROLE
+  // target may not (lo_compat_privileges), so the identity is left and taken again around them.
+  if ((!resets.empty() || !sets.empty()) && (have_auth != nullptr || have_role != nullptr)) {
+    identity = true;
+  }
+  std::string out;
+  // Back to the login identity first (RESET SESSION AUTHORIZATION also ends SET ROLE).
+  if (identity && have_auth != nullptr) {
+    out += "RESET SESSION AUTHORIZATION;";
+  } else if (identity && have_role != nullptr) {
+    out += "RESET ROLE;";
+  }
+  out += resets;
   if (!sets.empty()) out += sets + ";";
   if (identity) {
     // Separate statements: the session user must be in place before the role is checked.

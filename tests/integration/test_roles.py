@@ -182,6 +182,27 @@ def test_set_session_authorization_never_reaches_another_client(make_pooler, wor
         assert a.info.parameter_status("is_superuser") == "on"
 
 
+@pytest.mark.parametrize("workers", WORKERS)
+def test_superuser_only_setting_under_a_session_user_is_replayed(make_pooler, workers):
+    """Superuser logins set lo_compat_privileges (superuser only) differently, then become app,
+    and trade one server: each keeps its own value and identity. The replay must make the
+    setting as the login identity, not as app (SettingsSync.SettingsChangeAsTheLoginIdentity
+    shows the SQL; this end-to-end guard also passes without that change, where the server's
+    identity was already reset between these clients)."""
+    pooler = tx_pooler(make_pooler, 1, workers)
+    with Background(pooler, 1, user=SUPER, password=SUPER_PW), \
+            connect_super(pooler) as a, connect_super(pooler) as b:
+        a.execute("set lo_compat_privileges = off")
+        a.execute("set session authorization app")
+        b.execute("set lo_compat_privileges = on")
+        b.execute("set session authorization app")
+        for _ in range(20):  # A, B and the background trade the only server
+            assert who(a) == ("app", "app")
+            assert a.execute("show lo_compat_privileges").fetchone()[0] == "off"
+            assert who(b) == ("app", "app")
+            assert b.execute("show lo_compat_privileges").fetchone()[0] == "on"
+
+
 # ---------------------------------------------------------------- row-level security
 
 

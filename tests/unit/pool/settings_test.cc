@@ -80,6 +80,27 @@ TEST(SettingsSync, OnlyTheDifferenceIsSent) {
             "pg_catalog.set_config('d', '5', false);");
 }
 
+TEST(SettingsSync, SettingsChangeAsTheLoginIdentity) {
+  // The server already runs as the session user and role the client wants, but a setting
+  // differs: it is changed as the login identity (a superuser-only setting would be refused
+  // under the role), then the identity is taken again.
+  SettingsPtr have = make_settings({{"session_authorization", "u4"}, {"role", "r"}});
+  SettingsPtr want = make_settings(
+      {{"session_authorization", "u4"}, {"role", "r"}, {"lo_compat_privileges", "on"}});
+  EXPECT_EQ(settings_sync_sql(want, have),
+            "RESET SESSION AUTHORIZATION;"
+            "SELECT pg_catalog.set_config('lo_compat_privileges', 'on', false);"
+            "SELECT pg_catalog.set_config('session_authorization', 'u4', false);"
+            "SELECT pg_catalog.set_config('role', 'r', false);");
+  // A RESET too, and with only a role held.
+  EXPECT_EQ(
+      settings_sync_sql(make_settings({{"role", "r"}}),
+                        make_settings({{"role", "r"}, {"lo_compat_privileges", "on"}})),
+      "RESET ROLE;RESET lo_compat_privileges;SELECT pg_catalog.set_config('role', 'r', false);");
+  // Same identity and same settings: still nothing.
+  EXPECT_EQ(settings_sync_sql(want, want), "");
+}
+
 TEST(SettingsSync, FromAndToNothing) {
   SettingsPtr s = make_settings({{"a", "1"}, {"b", "2"}});
   EXPECT_EQ(settings_sync_sql(s, nullptr),
@@ -175,8 +196,10 @@ TEST(SettingsSync, RoleStateAloneIsSetAfterTheSettings) {
   EXPECT_EQ(settings_sync_sql(make_settings({{"search_path", "s"}}), have),
             "RESET ROLE;RESET work_mem;SELECT pg_catalog.set_config('search_path', 's', false);");
   EXPECT_EQ(settings_sync_sql(nullptr, make_settings({{"role", "x"}})), "RESET ROLE;");
-  // Same role, other settings: the role stays, nothing about it is sent.
-  EXPECT_EQ(settings_sync_sql(make_settings({{"role", "tenant_b"}}), have), "RESET work_mem;");
+  // Same role, other settings: the settings are changed as the login identity, then the role is
+  // taken again (SettingsChangeAsTheLoginIdentity).
+  EXPECT_EQ(settings_sync_sql(make_settings({{"role", "tenant_b"}}), have),
+            "RESET ROLE;RESET work_mem;SELECT pg_catalog.set_config('role', 'tenant_b', false);");
 }
 
 TEST(SettingsSync, SessionAuthorizationBeforeRole) {
