@@ -136,8 +136,7 @@ class WireConn:
         self.pos = p + 1 + length
         return kind, body
 
-    def read_until_closed(self, timeout: float | None = None) -> list:
-        """All messages up to EOF; raises TimeoutError if the peer keeps the connection open."""
+    def _read_until(self, last: bytes | None, timeout: float | None) -> list:
         deadline = time.monotonic() + (timeout or self.timeout)
         msgs = []
         while True:
@@ -145,18 +144,16 @@ class WireConn:
             if msg is None:
                 return msgs
             msgs.append(msg)
+            if msg[0] == last:
+                return msgs
+
+    def read_until_closed(self, timeout: float | None = None) -> list:
+        """All messages up to EOF; raises TimeoutError if the peer keeps the connection open."""
+        return self._read_until(None, timeout)
 
     def read_until_ready(self, timeout: float | None = None) -> list:
         """Messages up to and including the next ReadyForQuery (fewer if the peer closes)."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        msgs = []
-        while True:
-            msg = self.read_message(max(0.001, deadline - time.monotonic()))
-            if msg is None:
-                return msgs
-            msgs.append(msg)
-            if msg[0] == b"Z":
-                return msgs
+        return self._read_until(b"Z", timeout)
 
     def login(self, user: str, database: str, password: str | None = None, *,
               packet: bytes | None = None, sent: bool = False, pipeline: bytes = b"",
