@@ -21,6 +21,7 @@
 #include "session/client_session.h"
 #include "session/console_extended.h"
 #include "session/login.h"
+#include "session/message_cursor.h"
 #include "session/session_worker.h"
 
 namespace sluice::session {
@@ -217,18 +218,16 @@ class Client final : public net::Pollable,
   pool::PoolCounters* counters_ = nullptr;  // this worker's slot of the pool's counters
   std::unique_ptr<ClientSession> sess_;     // transaction pooling state, on first use
   std::unique_ptr<ConsoleExtended> console_ext_;  // console extended protocol, on first use
-  bool tracking_ = false;               // classify statements, read back, pin (not in session mode)
-  bool prepared_on_ = false;            // rename protocol-level named statements
-  std::uint32_t need_whole_ = 0;        // a message to inspect needs this many bytes buffered
-  std::uint32_t server_skip_left_ = 0;  // rest of a server message being dropped
-  std::uint32_t probe_rfq_ = 0;         // session probe in flight
-  char held_rfq_ = 0;                   // the client's ReadyForQuery, held during the probe
+  bool tracking_ = false;         // classify statements, read back, pin (not in session mode)
+  bool prepared_on_ = false;      // rename protocol-level named statements
+  std::uint32_t need_whole_ = 0;  // a message to inspect needs this many bytes buffered
+  std::uint32_t probe_rfq_ = 0;   // session probe in flight
+  char held_rfq_ = 0;             // the client's ReadyForQuery, held during the probe
   // probe results
 
-  std::uint32_t client_fwd_left_ = 0;   // rest of a client message being streamed to the server
-  std::uint32_t client_skip_left_ = 0;  // rest of a client message being dropped
-  std::uint32_t server_fwd_left_ = 0;   // rest of a server message being streamed to the client
-  std::uint32_t sync_rfq_ = 0;          // ReadyForQuery still to swallow (parameter sync)
+  MessageCursor from_client_;   // the rest of a client message streamed to the server or dropped
+  MessageCursor from_server_;   // the rest of a server message streamed to the client or dropped
+  std::uint32_t sync_rfq_ = 0;  // ReadyForQuery still to swallow (parameter sync)
   // Linked for a request that has not reached the server yet: the server stays this client's
   // until it has (parameter sync, settings replay and re-Parse are part of the turn).
   bool turn_owed_ = false;
