@@ -4,6 +4,7 @@
 #include "session/login.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -274,6 +275,69 @@ TEST_F(LoginTest, SslRequestWithoutTlsIsAnsweredNAndTheLoginGoesOn) {
   EXPECT_EQ(host_->closes, 0);
   send(startup("alice"));
   EXPECT_EQ(auth_request(), proto::auth::kCleartext);
+}
+
+TEST_F(LoginTest, GssEncRequestIsAnsweredN) {
+  configure("auth_type = plain");
+  start();
+  send(untyped(proto::kGssEncRequestCode));
+  EXPECT_EQ(SocketPair::drain(pair_.b()), "N");
+  EXPECT_EQ(host_->closes, 0);
+}
+
+TEST_F(LoginTest, SslRequiredRefusesAPlainTcpStartupWith28000) {
+  configure("auth_type = plain\nclient_tls_sslmode = require");
+  start(/*unix_socket=*/false);
+  send(startup("alice"));
+  expect_error_and_eof(proto::sqlstate::kInvalidAuthorization);
+  EXPECT_EQ(host_->close_reason, "SSL required");
+}
+
+TEST_F(LoginTest, SslRequiredDoesNotApplyToTheUnixSocket) {
+  configure("auth_type = plain\nclient_tls_sslmode = require");
+  start(/*unix_socket=*/true);
+  send(startup("alice"));
+  EXPECT_EQ(auth_request(), proto::auth::kCleartext);
+}
+
+TEST_F(LoginTest, NewerMinorAndPqOptionsAreAnsweredWithNegotiateProtocolVersion) {
+  configure("auth_type = plain");
+  start();
+  std::string s;
+  proto::write_startup(s, {{"user", "alice"}, {"_pq_.compression", "on"}});
+  s[7] = 2;  // protocol 3.2
+  send(s);
+  auto msgs = received();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].type, 'v');
+  std::string expect;
+  put32(expect, 0);  // we speak 3.0
+  put32(expect, 1);
+  expect += std::string("_pq_.compression\0", 17);
+  EXPECT_EQ(msgs[0].body, expect);
+  EXPECT_EQ(msgs[1].type, 'R');
+  EXPECT_EQ(host_->db_name, "alice");  // the user's name when no database is given
+}
+
+TEST_F(LoginTest, OurOwnOsUserGetsTheConsoleOverTheUnixSocket) {
+  shared_.uid = ::getuid();
+  configure("auth_type = md5");
+  start(/*unix_socket=*/true);
+  send(startup("pgbouncer", "pgbouncer"));
+  EXPECT_EQ(host_->authenticated, 1);
+  EXPECT_TRUE(host_->authenticated_as_peer_admin);
+  EXPECT_TRUE(host_->admin_db);
+  EXPECT_TRUE(received().empty());  // no password asked
+}
+
+TEST_F(LoginTest, TheConsoleOverTcpStillNeedsAPassword) {
+  shared_.uid = ::getuid();
+  configure("auth_type = md5");
+  start(/*unix_socket=*/false);
+  send(startup("pgbouncer", "pgbouncer"));
+  EXPECT_EQ(host_->authenticated, 0);
+  EXPECT_TRUE(host_->admin_db);
+  EXPECT_EQ(auth_request(), proto::auth::kMd5);
 }
 
 TEST_F(LoginTest, CleartextPasswordFromTheAuthFileSucceeds) {
