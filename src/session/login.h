@@ -48,6 +48,9 @@ class LoginHost {
   ~LoginHost() = default;
 };
 
+// One client's login. The host owns it, and may end it from inside a callback (close, cancel,
+// authenticated): the Login's own call is still on the stack then, so the host must not free it
+// at once (Client retires it: freed after the event batch). An ended Login does nothing more.
 class Login final : public net::Retirable {
  public:
   Login(SessionWorker& w, LoginHost& host);
