@@ -8,7 +8,7 @@
 #include "proto/reader.h"
 #include "proto/writer.h"
 #include "session/auth_state.h"
-#include "session/client.h"
+#include "session/login.h"
 #include "session/session_worker.h"
 
 namespace sluice::session {
@@ -20,16 +20,16 @@ AuthState::~AuthState() {
   if (lookup != nullptr) lookup->abandon();
 }
 
-AuthQuery::AuthQuery(SessionWorker& w, pool::Pool& p, std::string sql, std::string user, Client& c)
-    : w_(w), pool_(p), sql_(std::move(sql)), user_(std::move(user)), client_(&c) {}
+AuthQuery::AuthQuery(SessionWorker& w, pool::Pool& p, std::string sql, std::string user, Login& l)
+    : w_(w), pool_(p), sql_(std::move(sql)), user_(std::move(user)), login_(&l) {}
 
 AuthQuery::~AuthQuery() {
   w_.pools->drop_ref(pool_);
 }
 
 AuthQuery* AuthQuery::start(SessionWorker& w, pool::Pool& auth_pool, std::string sql,
-                            std::string user, Client& client) {
-  auto* q = new AuthQuery(w, auth_pool, std::move(sql), std::move(user), client);
+                            std::string user, Login& login) {
+  auto* q = new AuthQuery(w, auth_pool, std::move(sql), std::move(user), login);
   q->login = true;  // a refused auth_user login is reported to us at once
   if (pool::ServerConn* s = w.pools->checkout(auth_pool, *q, w)) {
     // Never report inside start(): the caller has not stored the lookup yet.
@@ -41,7 +41,7 @@ AuthQuery* AuthQuery::start(SessionWorker& w, pool::Pool& auth_pool, std::string
 }
 
 void AuthQuery::abandon() {
-  client_ = nullptr;
+  login_ = nullptr;
   if (finished_ || pending_assignment_) return;  // on_deferred cleans up
   if (server_ != nullptr) {
     pool::ServerConn* s = server_;
@@ -70,7 +70,7 @@ void AuthQuery::on_deferred() {
   pool::ServerConn* s = assigned;
   assigned = nullptr;
   delivery_pending = false;
-  if (client_ == nullptr || finished_) {
+  if (login_ == nullptr || finished_) {
     s->user = nullptr;
     w_.pools->release(*s, w_);
     if (!finished_) {
@@ -84,7 +84,7 @@ void AuthQuery::on_deferred() {
 
 void AuthQuery::on_login_failed(std::string error_body) {
   delivery_pending = false;
-  if (client_ == nullptr) {
+  if (login_ == nullptr) {
     if (!finished_) {
       finished_ = true;
       w_.loop().retire(this);
@@ -162,7 +162,7 @@ void AuthQuery::read_server() {
         bool clean = tx_status_ == 'I' && io.unscanned() == 0 && io.out.empty();
         bufs.release_if_empty(io.in);
         AuthLookup r;
-        std::string who = client_ != nullptr ? client_->log_prefix() : server_->log_prefix();
+        std::string who = login_ != nullptr ? login_->log_prefix() : server_->log_prefix();
         if (!error_.empty()) {
           core::log(core::LogLevel::Warning, "{} auth_query failed: {}", who, error_);
           r.kind = AuthLookup::Kind::QueryFailed;
@@ -253,10 +253,10 @@ void AuthQuery::finish(AuthLookup result, bool server_clean) {
       s->close("auth query failed", false);
     }
   }
-  Client* c = client_;
-  client_ = nullptr;
+  Login* l = login_;
+  login_ = nullptr;
   w_.loop().retire(this);
-  if (c != nullptr) c->lookup_done(std::move(result));
+  if (l != nullptr) l->lookup_done(std::move(result));
 }
 
 }  // namespace sluice::session

@@ -11,7 +11,7 @@
 
 namespace sluice::session {
 
-class Client;
+class Login;
 class SessionWorker;
 
 // What the lookup found.
@@ -37,8 +37,9 @@ class AuthQuery final : public pool::Waiter,
                         public net::Retirable {
  public:
   static AuthQuery* start(SessionWorker& w, pool::Pool& auth_pool, std::string sql,
-                          std::string user, Client& client);
-  // The client is closing: no report; the server is closed if the query is still running.
+                          std::string user, Login& login);
+  // The login ended (the client is closing): no report; the server is closed if the query is still
+  // running.
   void abandon();
 
   void on_assignment() override;
@@ -48,7 +49,7 @@ class AuthQuery final : public pool::Waiter,
   ~AuthQuery() override;  // drops the pool reference start()'s caller took (get_pool)
 
  private:
-  AuthQuery(SessionWorker& w, pool::Pool& p, std::string sql, std::string user, Client& c);
+  AuthQuery(SessionWorker& w, pool::Pool& p, std::string sql, std::string user, Login& l);
   void link(pool::ServerConn& s);
   void read_server();
   bool handle_frame(char type, std::string_view body);  // false: ReadyForQuery seen
@@ -58,7 +59,7 @@ class AuthQuery final : public pool::Waiter,
   pool::Pool& pool_;
   std::string sql_;
   std::string user_;
-  Client* client_;
+  Login* login_;
   pool::ServerConn* server_ = nullptr;
   bool pending_assignment_ = false;
   bool finished_ = false;

@@ -7,7 +7,6 @@
 #include "core/socket_id.h"
 #include "proto/backend.h"
 #include "proto/codes.h"
-#include "session/auth_state.h"
 
 namespace sluice::session {
 
@@ -40,6 +39,7 @@ Client::Client(SessionWorker& w, int fd, bool unix)
   home = &w;
   w.clients.push_back(*this);
   compute_limits();
+  login_ = std::make_unique<Login>(w, static_cast<LoginHost&>(*this));
 }
 
 Client::~Client() {
@@ -88,10 +88,8 @@ void Client::on_io(std::uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io.hup = true;  // read up to the end
   switch (state) {
     case ClientState::Startup:
-      on_startup_input();
-      break;
     case ClientState::Auth:
-      on_auth_input();
+      if (login_) login_->on_input();
       break;
     case ClientState::LoginWait:
       // Authenticated, waiting for the pool's first server: a client may already send its
@@ -190,7 +188,7 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
   state = ClientState::Closed;
   io.out.clear();
   worker.buffers().release(io.in);
-  auth_.reset();
+  end_login();
   if (io.fd >= 0) {
     worker.loop().remove(io.fd);
     ::close(io.fd);

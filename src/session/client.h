@@ -1,4 +1,5 @@
-// One client connection: startup and auth, then the query loop relaying to a server connection.
+// One client connection: its login (Login, until the welcome), then the query loop relaying to a
+// server connection.
 #pragma once
 
 #include <algorithm>
@@ -19,13 +20,13 @@
 #include "proto/writer.h"
 #include "session/client_session.h"
 #include "session/console_extended.h"
+#include "session/login.h"
+#include "session/message_cursor.h"
 #include "session/session_worker.h"
 
 namespace sluice::session {
 
 struct ClientListTag;
-struct AuthState;
-struct AuthLookup;
 using RequestAction = proto::RequestQueue::Action;
 
 enum class ClientState : std::uint8_t {
@@ -45,7 +46,8 @@ class Client final : public net::Pollable,
                      public net::Retirable,
                      public pool::Waiter,
                      public pool::ServerUser,
-                     public core::ListHook<ClientListTag> {
+                     public core::ListHook<ClientListTag>,
+                     private LoginHost {
  public:
   Client(SessionWorker& w, int fd, bool unix_socket);
   ~Client() override;
@@ -112,36 +114,28 @@ class Client final : public net::Pollable,
   net::Stream io;  // the client socket
 
  private:
-  // login (client_login.cc)
-  void on_startup_input();
-  bool handle_first_packet(std::uint32_t len);
-  void handle_startup(std::vector<std::pair<std::string, std::string>> params,
-                      std::uint32_t version);
-  void begin_auth();
-  void on_auth_input();
-  bool read_login_input(std::uint32_t need);  // false: wait for input (or closed)
-  bool handle_auth_message(std::string_view body);
-  void auth_succeeded();
-  void fail_auth(const char* sqlstate = nullptr, std::string_view message = {});
+  // LoginHost: what the login (login.h) asks of this client (client_login.cc).
+  net::Stream& login_stream() override { return io; }
+  [[nodiscard]] bool login_unix_socket() const override { return unix_socket; }
+  [[nodiscard]] std::string login_log_prefix() const override { return log_prefix(); }
+  bool login_flush() override { return flush_to_client(); }
+  void login_close(std::string_view reason, const char* sqlstate,
+                   std::string_view message) override {
+    close(reason, sqlstate, message);
+  }
+  void login_named(const std::string& user, const std::string& db,
+                   const std::string& application_name, bool admin_db) override;
+  void login_authenticating() override { state = ClientState::Auth; }
+  void login_cancel(std::uint32_t pid, std::uint32_t secret) override {
+    end_login();
+    route_cancel(pid, secret);
+  }
+  void login_authenticated(bool peer_admin) override;
+  // after authentication (client_login.cc): limits, the pool, the welcome
   void finish_login();
   void send_welcome(const std::vector<std::pair<std::string, std::string>>& welcome);
-  void route_cancel(std::uint32_t pid, std::uint32_t secret);
-
-  // TLS toward the client (client_tls.cc)
-  [[nodiscard]] bool tls_offered() const;  // an SSLRequest would be answered 'S'
-  bool peek_direct_tls();                  // false: wait for input (or closed)
-  bool start_tls(bool direct);             // false: closed
-  bool step_tls_handshake();               // false: wait for input (or closed)
-  // authentication (client_auth.cc; auth_query.cc calls back)
-  friend class AuthQuery;
-  bool choose_check();
-  bool start_lookup();
-  void lookup_done(AuthLookup result);
-  void run_check();
-  void start_password_exchange();
-  void check_certificate();
-  void check_peer();
-  void refuse(std::string_view log_reason, const char* sqlstate, std::string_view message);
+  void end_login();  // the Login is freed after this event batch
+  void route_cancel(std::uint32_t pid, std::uint32_t secret);  // cancel.cc
 
   // relay (client_relay.cc, client_frames.cc)
   void relay_client();
@@ -219,26 +213,21 @@ class Client final : public net::Pollable,
   void send_ready(char status);
   void compute_limits();
 
-  std::unique_ptr<AuthState> auth_;
-  std::vector<std::pair<std::string, std::string>> startup_;
-  std::uint32_t protocol_minor_ = 0;        // what the client asked for
-  std::vector<std::string> unknown_pq_;     // _pq_.* options we do not implement
+  std::unique_ptr<Login> login_;            // from the first byte to the welcome
   pool::SettingsPtr settings_;              // session settings this client wants on any server
   pool::PoolCounters* counters_ = nullptr;  // this worker's slot of the pool's counters
   std::unique_ptr<ClientSession> sess_;     // transaction pooling state, on first use
   std::unique_ptr<ConsoleExtended> console_ext_;  // console extended protocol, on first use
-  bool tracking_ = false;               // classify statements, read back, pin (not in session mode)
-  bool prepared_on_ = false;            // rename protocol-level named statements
-  std::uint32_t need_whole_ = 0;        // a message to inspect needs this many bytes buffered
-  std::uint32_t server_skip_left_ = 0;  // rest of a server message being dropped
-  std::uint32_t probe_rfq_ = 0;         // session probe in flight
-  char held_rfq_ = 0;                   // the client's ReadyForQuery, held during the probe
+  bool tracking_ = false;         // classify statements, read back, pin (not in session mode)
+  bool prepared_on_ = false;      // rename protocol-level named statements
+  std::uint32_t need_whole_ = 0;  // a message to inspect needs this many bytes buffered
+  std::uint32_t probe_rfq_ = 0;   // session probe in flight
+  char held_rfq_ = 0;             // the client's ReadyForQuery, held during the probe
   // probe results
 
-  std::uint32_t client_fwd_left_ = 0;   // rest of a client message being streamed to the server
-  std::uint32_t client_skip_left_ = 0;  // rest of a client message being dropped
-  std::uint32_t server_fwd_left_ = 0;   // rest of a server message being streamed to the client
-  std::uint32_t sync_rfq_ = 0;          // ReadyForQuery still to swallow (parameter sync)
+  MessageCursor from_client_;   // the rest of a client message streamed to the server or dropped
+  MessageCursor from_server_;   // the rest of a server message streamed to the client or dropped
+  std::uint32_t sync_rfq_ = 0;  // ReadyForQuery still to swallow (parameter sync)
   // Linked for a request that has not reached the server yet: the server stays this client's
   // until it has (parameter sync, settings replay and re-Parse are part of the turn).
   bool turn_owed_ = false;

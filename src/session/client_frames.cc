@@ -23,26 +23,14 @@ constexpr std::uint32_t kMaxInspectedFrame = Client::kMaxWholeMessage;
 
 Client::Step Client::scan_client_frames() {
   for (;;) {
-    if (client_skip_left_ > 0) {
-      std::uint32_t n = std::min(client_skip_left_, io.unscanned());
-      if (n == 0) return Step::NeedInput;
-      io.scan += n;
-      client_skip_left_ -= n;
-      continue;
-    }
-    if (client_fwd_left_ > 0 && server == nullptr) {
-      // The server is gone (closed under the client): the rest of the message is dropped.
-      client_skip_left_ = client_fwd_left_;
-      client_fwd_left_ = 0;
-      continue;
-    }
-    if (client_fwd_left_ > 0) {
-      std::uint32_t n = std::min(client_fwd_left_, io.unscanned());
-      if (n == 0) return Step::NeedInput;
-      if (!server->io.out.add_forward(io.scan_ptr(), n)) return Step::Blocked;
-      io.scan += n;
-      client_fwd_left_ -= n;
-      continue;
+    // The rest of a message under way (dropped if the server is gone, closed under the client).
+    switch (from_client_.walk(io, server != nullptr ? &server->io.out : nullptr)) {
+      case MessageCursor::Walk::NeedInput:
+        return Step::NeedInput;
+      case MessageCursor::Walk::Blocked:
+        return Step::Blocked;
+      case MessageCursor::Walk::Boundary:
+        break;
     }
     if (io.unscanned() == 0) return Step::NeedInput;
     proto::Header h;
@@ -80,9 +68,7 @@ Client::Step Client::scan_client_frames() {
     if (sync_rfq_ > 0 || probe_rfq_ > 0) return Step::Stop;  // sluice's own query in flight
     if (sess_ != nullptr && sess_->skip_to_sync) {
       if (h.type != proto::fe::kSync) {  // the rest of a refused batch
-        std::uint32_t n = std::min(wire, io.unscanned());
-        io.scan += n;
-        client_skip_left_ = wire - n;
+        from_client_.skip(io, wire);
         continue;
       }
       sess_->skip_to_sync = false;
@@ -180,8 +166,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
   if (was_idle && request_start == 0) request_start = worker.loop().now();
   (*counters_).received.add(wire);
   if (sess_ != nullptr && sess_->retry.capturing) capture_for_retry(type, avail, wire);
-  io.scan += avail;
-  client_fwd_left_ = wire - avail;
+  from_client_.forwarded_start(io, avail, wire);
   return Step::Next;
 }
 
@@ -341,20 +326,13 @@ void Client::resend_retry() {
 Client::Step Client::scan_server_frames() {
   pool::ServerConn& s = *server;
   for (;;) {
-    if (server_skip_left_ > 0) {
-      std::uint32_t n = std::min(server_skip_left_, s.io.unscanned());
-      if (n == 0) return Step::NeedInput;
-      s.io.scan += n;
-      server_skip_left_ -= n;
-      continue;
-    }
-    if (server_fwd_left_ > 0) {
-      std::uint32_t n = std::min(server_fwd_left_, s.io.unscanned());
-      if (n == 0) return Step::NeedInput;
-      if (!io.out.add_forward(s.io.scan_ptr(), n)) return Step::Blocked;
-      s.io.scan += n;
-      server_fwd_left_ -= n;
-      continue;
+    switch (from_server_.walk(s.io, &io.out)) {  // the rest of a message under way
+      case MessageCursor::Walk::NeedInput:
+        return Step::NeedInput;
+      case MessageCursor::Walk::Blocked:
+        return Step::Blocked;
+      case MessageCursor::Walk::Boundary:
+        break;
     }
     if (s.io.unscanned() == 0) return Step::NeedInput;
     if (pass_server_run(s) > 0) {
@@ -501,12 +479,9 @@ Client::Step Client::scan_server_frames() {
       std::uint32_t avail = std::min(wire, s.io.unscanned());
       if (!io.out.add_forward(s.io.scan_ptr(), avail)) return Step::Blocked;
       (*counters_).sent.add(wire);
-      s.io.scan += avail;
-      server_fwd_left_ = wire - avail;
+      from_server_.forwarded_start(s.io, avail, wire);
     } else {
-      std::uint32_t n = std::min(wire, s.io.unscanned());
-      s.io.scan += n;
-      server_skip_left_ = wire - n;
+      from_server_.skip(s.io, wire);
     }
     if (sess_ != nullptr) emit_synth();
   }

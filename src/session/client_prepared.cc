@@ -194,8 +194,7 @@ Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
   pool::PoolCounters& pc = (*counters_);
   pc.binds.add(1);
   pc.received.add(wire);
-  io.scan += consumed;
-  client_fwd_left_ = wire - consumed;  // the rest of a large Bind streams to this server
+  from_client_.forwarded_start(io, consumed, wire);  // the rest of a large Bind streams on
   return Step::Next;
 }
 

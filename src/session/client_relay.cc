@@ -88,18 +88,13 @@ bool Client::handle_unlinked_message(char type, std::uint32_t wire) {
     case proto::fe::kCopyData:
     case proto::fe::kCopyDone:
     case proto::fe::kCopyFail:
-    case proto::fe::kFlush: {
+    case proto::fe::kFlush:
       // After a COPY failed the server drops these; with no server there is nothing to flush.
-      std::uint32_t n = std::min(wire, io.unscanned());
-      io.scan += n;
-      client_skip_left_ = wire - n;
+      from_client_.skip(io, wire);
       return true;
-    }
     case proto::fe::kSync: {
       // No server: nothing to synchronize. Consumed as it arrives (it is 5 bytes).
-      std::uint32_t n = std::min(wire, io.unscanned());
-      io.scan += n;
-      client_skip_left_ = wire - n;
+      from_client_.skip(io, wire);
       send_ready('I');
       return true;
     }
@@ -159,7 +154,7 @@ void Client::link(pool::ServerConn& s, bool resume) {
   }
   bool was_login = state == ClientState::LoginWait;
   state = ClientState::Active;
-  server_fwd_left_ = 0;
+  from_server_.reset_forward();
   turn_owed_ = true;  // until a request of this client has been sent to it (maybe_release)
   if (was_login) {
     finish_login();
@@ -289,14 +284,14 @@ void Client::maybe_release() {
   if (pool->mode == config::PoolMode::Session && !closing_) return;
   // The rest of a message the client is sending goes to this server (a CopyData the server
   // already refused, say): it is not released in the middle of a frame.
-  if (client_fwd_left_ > 0) return;
+  if (from_client_.forwarding() > 0) return;
   if (turn_owed_) {
     // Checked out for a request still in the client's buffer (behind sluice's own sync
     // query): that request runs here first. A checkout is one turn, never lost to state sync.
     if (io.unscanned() > 0) return;
     turn_owed_ = false;
   }
-  if (server_fwd_left_ > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
+  if (from_server_.forwarding() > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
   if (sess_ != nullptr && (sess_->settings_dirty || sess_->state_check)) {
     // The transaction may have changed session state: ask the server before anyone else
     // can get it (truth from the server, not from guessing at SQL).
@@ -304,7 +299,7 @@ void Client::maybe_release() {
     return;
   }
   if (sess_ != nullptr && sess_->pin_reason != nullptr) return;  // pinned: keep it
-  if (server_fwd_left_ > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
+  if (from_server_.forwarding() > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
   if (!io.out.empty()) io.out.materialize();  // keep the bytes, free the server's buffer
   release_server();
 }
@@ -341,8 +336,9 @@ void Client::detach_server_on_close() {
   io.out.clear();
   const auto& st = worker.cfg().settings;
   // Not quiet either: half a client message sent (its rest would swallow sluice's ROLLBACK).
-  bool quiet = sync_rfq_ == 0 && probe_rfq_ == 0 && s->requests.idle() && server_fwd_left_ == 0 &&
-               client_fwd_left_ == 0 && s->io.unscanned() == 0 && s->io.out.empty();
+  bool quiet = sync_rfq_ == 0 && probe_rfq_ == 0 && s->requests.idle() &&
+               from_server_.forwarding() == 0 && from_client_.forwarding() == 0 &&
+               s->io.unscanned() == 0 && s->io.out.empty();
   if (sess_ != nullptr && sess_->loaded) {
     std::vector<std::string> unused;
     server_reset_on_close(*s, unused);  // gives the pin back

@@ -1,4 +1,4 @@
-// Client authentication: auth_type or the matching hba rule, auth_file or auth_query secrets,
+// Login authentication: auth_type or the matching hba rule, auth_file or auth_query secrets,
 // password/md5/SCRAM(-PLUS) exchanges, certificates and peer credentials.
 #include <pwd.h>
 #include <sys/random.h>
@@ -17,8 +17,9 @@
 #include "proto/writer.h"
 #include "session/auth_query.h"
 #include "session/auth_state.h"
-#include "session/client.h"
+#include "session/login.h"
 #include "session/plain_scram.h"
+#include "session/session_worker.h"
 
 namespace sluice::session {
 namespace {
@@ -78,27 +79,27 @@ std::string os_user_name(int uid) {
 }  // namespace
 
 // Logs who was refused and why (for the operator), tells the client only what Postgres would.
-void Client::refuse(std::string_view log_reason, const char* sqlstate, std::string_view message) {
-  if (worker.cfg().settings.log_pooler_errors && log_reason != message) {
+void Login::refuse(std::string_view log_reason, const char* sqlstate, std::string_view message) {
+  if (worker_.cfg().settings.log_pooler_errors && log_reason != message) {
     core::log(core::LogLevel::Log, "{} login refused: {}", log_prefix(), log_reason);
   }
   close(message, sqlstate, message);
 }
 
-void Client::begin_auth() {
-  const config::Config& cfg = worker.cfg();
+void Login::begin_auth() {
+  const config::Config& cfg = worker_.cfg();
   if (protocol_minor_ > 0 || !unknown_pq_.empty()) {
     // We speak 3.0: tell a newer client before anything else, as Postgres does.
-    std::size_t mark = io.out.synth_mark();
-    proto::write_negotiate_protocol_version(io.out.synth(), 0, unknown_pq_);
-    (void)io.out.commit_synth(mark);
+    std::size_t mark = io_.out.synth_mark();
+    proto::write_negotiate_protocol_version(io_.out.synth(), 0, unknown_pq_);
+    (void)io_.out.commit_synth(mark);
     std::vector<std::string>().swap(unknown_pq_);
   }
   // The admin console lets our own OS user in over the unix socket as "pgbouncer".
-  if (admin && unix_socket && net::peer_uid(io.fd) == static_cast<int>(worker.shared().uid) &&
-      (user_name == "pgbouncer" || user_name == "sluice")) {
-    admin_control = true;
-    auth_succeeded();
+  if (admin_ && host_.login_unix_socket() &&
+      net::peer_uid(io_.fd) == static_cast<int>(worker_.shared().uid) &&
+      (user_ == "pgbouncer" || user_ == "sluice")) {
+    succeeded(/*peer_admin=*/true);
     return;
   }
   if (!auth_) auth_ = std::make_unique<AuthState>();
@@ -106,7 +107,7 @@ void Client::begin_auth() {
   // Methods that check a password need the user's secret; trust needs the user to exist.
   Check c = auth_->check;
   if (c == Check::Trust || c == Check::Password || c == Check::Md5 || c == Check::Scram) {
-    if (const config::AuthEntry* entry = cfg.find_auth(user_name)) {
+    if (const config::AuthEntry* entry = cfg.find_auth(user_)) {
       auth_->user_known = true;
       auth_->stored = entry->secret;
     } else if (start_lookup()) {
@@ -117,8 +118,8 @@ void Client::begin_auth() {
 }
 
 // auth_type, or the first matching rule of auth_hba_file. False: refused (closed).
-bool Client::choose_check() {
-  const config::Config& cfg = worker.cfg();
+bool Login::choose_check() {
+  const config::Config& cfg = worker_.cfg();
   switch (cfg.settings.auth_type) {
     case config::AuthType::Any:
       auth_->check = Check::Any;
@@ -148,21 +149,22 @@ bool Client::choose_check() {
   }
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (!unix_socket) getpeername(io.fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (!host_.login_unix_socket()) getpeername(io_.fd, reinterpret_cast<sockaddr*>(&ss), &len);
   config::HbaClient who;
-  who.unix_socket = unix_socket;
-  who.tls = io.tls != nullptr;
-  who.addr = unix_socket ? nullptr : &ss;
-  who.database = db_name;
-  who.user = user_name;
+  who.unix_socket = host_.login_unix_socket();
+  who.tls = io_.tls != nullptr;
+  who.addr = host_.login_unix_socket() ? nullptr : &ss;
+  who.database = db_;
+  who.user = user_;
   const config::HbaRule* rule = cfg.hba ? cfg.hba->match(who) : nullptr;
-  std::string host = unix_socket ? std::string("[local]") : net::format_addr_host(ss);
-  std::string tls = io.tls ? "SSL on" : "SSL off";
+  std::string host = host_.login_unix_socket() ? std::string("[local]") : net::format_addr_host(ss);
+  std::string tls = io_.tls ? "SSL on" : "SSL off";
   if (rule == nullptr) {
-    std::string msg = unix_socket ? "no pg_hba.conf entry for host \"[local]\", user \"" +
-                                        user_name + "\", database \"" + db_name + "\""
-                                  : "no pg_hba.conf entry for host \"" + host + "\", user \"" +
-                                        user_name + "\", database \"" + db_name + "\", " + tls;
+    std::string msg = host_.login_unix_socket()
+                          ? "no pg_hba.conf entry for host \"[local]\", user \"" + user_ +
+                                "\", database \"" + db_ + "\""
+                          : "no pg_hba.conf entry for host \"" + host + "\", user \"" + user_ +
+                                "\", database \"" + db_ + "\", " + tls;
     refuse(cfg.hba == nullptr  ? "auth_hba_file is not loaded"
            : cfg.hba->broken() ? "auth_hba_file has errors: every login is refused"
                                : "no rule in auth_hba_file matches",
@@ -170,11 +172,11 @@ bool Client::choose_check() {
     return false;
   }
   if (rule->method == config::HbaMethod::Reject) {
-    std::string msg = unix_socket
-                          ? "pg_hba.conf rejects connection for host \"[local]\", user \"" +
-                                user_name + "\", database \"" + db_name + "\""
+    std::string msg = host_.login_unix_socket()
+                          ? "pg_hba.conf rejects connection for host \"[local]\", user \"" + user_ +
+                                "\", database \"" + db_ + "\""
                           : "pg_hba.conf rejects connection for host \"" + host + "\", user \"" +
-                                user_name + "\", database \"" + db_name + "\", " + tls;
+                                user_ + "\", database \"" + db_ + "\", " + tls;
     refuse("rejected by " + cfg.hba->file_name() + " line " + std::to_string(rule->line),
            proto::sqlstate::kInvalidAuthorization, msg);
     return false;
@@ -187,22 +189,22 @@ bool Client::choose_check() {
 
 // Starts auth_query for a user missing from the auth file when an auth_user applies. False:
 // no lookup applies (the user is unknown). True: started, or the client was closed.
-bool Client::start_lookup() {
-  const config::Config& cfg = worker.cfg();
+bool Login::start_lookup() {
+  const config::Config& cfg = worker_.cfg();
   const auto& st = cfg.settings;
   // The client's database entry (the "*" entry for names not listed, the console included)
   // may override auth_user, auth_dbname and auth_query; for the console, a global auth_dbname
   // wins over the "*" entry's.
-  const config::DatabaseConfig* d = admin ? nullptr : cfg.find_database(db_name);
+  const config::DatabaseConfig* d = admin_ ? nullptr : cfg.find_database(db_);
   if (d == nullptr) d = cfg.fallback_database();
-  if (d == nullptr && !admin) return false;  // no such database: reported after authentication
+  if (d == nullptr && !admin_) return false;  // no such database: reported after authentication
   std::string auth_user = d != nullptr && d->auth_user ? *d->auth_user : st.auth_user;
   if (auth_user.empty()) return false;
   std::string auth_db = d != nullptr && d->auth_dbname ? *d->auth_dbname : st.auth_dbname;
-  if (admin && !st.auth_dbname.empty()) auth_db = st.auth_dbname;
+  if (admin_ && !st.auth_dbname.empty()) auth_db = st.auth_dbname;
   if (auth_db.empty()) {
-    if (admin) return false;
-    auth_db = db_name;
+    if (admin_) return false;
+    auth_db = db_;
   }
   if (is_admin_db(auth_db)) {
     core::log(core::LogLevel::Warning,
@@ -219,19 +221,20 @@ bool Client::start_lookup() {
     close("bouncer config error", proto::sqlstate::kProtocolViolation, "bouncer config error");
     return true;
   }
-  if (worker.pools->database_disabled(auth_db)) {
+  if (worker_.pools->database_disabled(auth_db)) {
     std::string msg = "authentication database \"" + auth_db + "\" is disabled";
     close(msg, proto::sqlstate::kConnectionFailure, msg);
     return true;
   }
   std::string sql = d != nullptr && d->auth_query ? *d->auth_query : st.auth_query;
-  pool::Pool* p = worker.pools->get_pool(*ad, auth_db, auth_user, worker);
-  state = ClientState::Auth;  // timed by client_login_timeout while the lookup runs
-  auth_->lookup = AuthQuery::start(worker, *p, std::move(sql), user_name, *this);
+  pool::Pool* p = worker_.pools->get_pool(*ad, auth_db, auth_user, worker_);
+  phase_ = Phase::Auth;
+  host_.login_authenticating();  // timed by client_login_timeout while the lookup runs
+  auth_->lookup = AuthQuery::start(worker_, *p, std::move(sql), user_, *this);
   return true;
 }
 
-void Client::lookup_done(AuthLookup r) {
+void Login::lookup_done(AuthLookup r) {
   if (!auth_) return;
   auth_->lookup = nullptr;
   switch (r.kind) {
@@ -240,9 +243,9 @@ void Client::lookup_done(AuthLookup r) {
       auth_->stored = r.secret ? *r.secret : std::string();
       // The pools of this user log in to servers with it (SCRAM: with the client's proof).
       if (r.secret && !r.secret->empty()) {
-        worker.registries().learned.remember(user_name, *r.secret);
+        worker_.registries().learned.remember(user_, *r.secret);
       } else {
-        worker.registries().learned.forget(user_name);
+        worker_.registries().learned.forget(user_);
       }
       run_check();
       return;
@@ -263,11 +266,11 @@ void Client::lookup_done(AuthLookup r) {
   }
 }
 
-void Client::run_check() {
-  const config::Config& cfg = worker.cfg();
+void Login::run_check() {
+  const config::Config& cfg = worker_.cfg();
   switch (auth_->check) {
     case Check::Any:
-      auth_succeeded();
+      succeeded();
       return;
     case Check::Trust:
       // The user must exist when there is an auth file (an auth_query miss closed already).
@@ -276,7 +279,7 @@ void Client::run_check() {
               "\"trust\" authentication failed");
         return;
       }
-      auth_succeeded();
+      succeeded();
       return;
     case Check::Cert:
       check_certificate();
@@ -292,62 +295,62 @@ void Client::run_check() {
   }
 }
 
-void Client::check_certificate() {
-  if (!io.tls) {
+void Login::check_certificate() {
+  if (!io_.tls) {
     refuse("cert authentication needs TLS", proto::sqlstate::kInvalidAuthorization,
            "TLS connection required");
     return;
   }
-  if (!io.tls->peer_verified()) {
+  if (!io_.tls->peer_verified()) {
     refuse("no verified client certificate", proto::sqlstate::kInvalidAuthorization,
            "TLS client certificate required");
     return;
   }
-  std::string cn = io.tls->peer_common_name();
-  const config::Config& cfg = worker.cfg();
+  std::string cn = io_.tls->peer_common_name();
+  const config::Config& cfg = worker_.cfg();
   bool ok = false;
   std::string why;
   if (!auth_->map.empty()) {
-    ok = !cn.empty() && cfg.ident && cfg.ident->allows(auth_->map, cn, user_name);
+    ok = !cn.empty() && cfg.ident && cfg.ident->allows(auth_->map, cn, user_);
     if (!ok) why = "ident map: " + auth_->map + " does not have a match";
   } else {
-    ok = !cn.empty() && cn == user_name;
+    ok = !cn.empty() && cn == user_;
     if (!ok) why = "TLS certificate name mismatch";
   }
   if (!ok) {
     refuse(why, proto::sqlstate::kInvalidAuthorization,
-           "certificate authentication failed for user \"" + user_name + "\"");
+           "certificate authentication failed for user \"" + user_ + "\"");
     return;
   }
-  auth_succeeded();
+  succeeded();
 }
 
-void Client::check_peer() {
-  if (!unix_socket) {
+void Login::check_peer() {
+  if (!host_.login_unix_socket()) {
     refuse("peer authentication needs a unix socket", proto::sqlstate::kInvalidAuthorization,
-           "peer authentication failed for user \"" + user_name + "\"");
+           "peer authentication failed for user \"" + user_ + "\"");
     return;
   }
-  std::string os_user = os_user_name(net::peer_uid(io.fd));
-  const config::Config& cfg = worker.cfg();
+  std::string os_user = os_user_name(net::peer_uid(io_.fd));
+  const config::Config& cfg = worker_.cfg();
   bool ok = false;
   std::string why;
   if (!auth_->map.empty()) {
-    ok = !os_user.empty() && cfg.ident && cfg.ident->allows(auth_->map, os_user, user_name);
+    ok = !os_user.empty() && cfg.ident && cfg.ident->allows(auth_->map, os_user, user_);
     if (!ok) why = "ident map " + auth_->map + " cannot be matched";
   } else {
-    ok = !os_user.empty() && os_user == user_name;
+    ok = !os_user.empty() && os_user == user_;
     if (!ok) why = "OS user does not match";
   }
   if (!ok) {
     refuse(why, proto::sqlstate::kInvalidAuthorization,
-           "peer authentication failed for user \"" + user_name + "\"");
+           "peer authentication failed for user \"" + user_ + "\"");
     return;
   }
-  auth_succeeded();
+  succeeded();
 }
 
-void Client::start_password_exchange() {
+void Login::start_password_exchange() {
   namespace a = proto::auth;
   const std::string& stored = auth_->stored;
   // An empty secret opens nothing (a NULL from auth_query, an empty auth file entry).
@@ -363,36 +366,37 @@ void Client::start_password_exchange() {
       auth_->method = AuthState::Method::Scram;
       break;
   }
-  state = ClientState::Auth;
-  std::size_t mark = io.out.synth_mark();
+  phase_ = Phase::Auth;
+  host_.login_authenticating();
+  std::size_t mark = io_.out.synth_mark();
   switch (auth_->method) {
     case AuthState::Method::Cleartext:
-      proto::write_auth_request(io.out.synth(), proto::auth::kCleartext);
+      proto::write_auth_request(io_.out.synth(), proto::auth::kCleartext);
       break;
     case AuthState::Method::Md5: {
       std::uint32_t r = random_u32();
       std::memcpy(auth_->salt.data(), &r, 4);
-      proto::write_auth_request(io.out.synth(), proto::auth::kMd5,
+      proto::write_auth_request(io_.out.synth(), proto::auth::kMd5,
                                 std::string_view(reinterpret_cast<char*>(auth_->salt.data()), 4));
       break;
     }
     case AuthState::Method::Scram:
       // Channel binding is offered whenever the connection is TLS with a certificate that
       // has a tls-server-end-point hash; the server object is built once the client chose.
-      auth_->scram_plus_offered = io.tls && !io.tls->cbind_data().empty();
+      auth_->scram_plus_offered = io_.tls && !io_.tls->cbind_data().empty();
       if (auth_->scram_plus_offered) {
-        proto::write_auth_sasl(io.out.synth(), {a::kScramSha256Plus, a::kScramSha256});
+        proto::write_auth_sasl(io_.out.synth(), {a::kScramSha256Plus, a::kScramSha256});
       } else {
-        proto::write_auth_sasl(io.out.synth(), {a::kScramSha256});
+        proto::write_auth_sasl(io_.out.synth(), {a::kScramSha256});
       }
       break;
   }
-  (void)io.out.commit_synth(mark);
-  if (!flush_to_client()) return;
+  (void)io_.out.commit_synth(mark);
+  if (!host_.login_flush()) return;
   on_auth_input();
 }
 
-bool Client::handle_auth_message(std::string_view body) {
+bool Login::handle_auth_message(std::string_view body) {
   namespace a = proto::auth;
   proto::BodyReader rd(body);
   switch (auth_->method) {
@@ -406,7 +410,7 @@ bool Client::handle_auth_message(std::string_view body) {
       if (auth_->user_known) {
         const std::string& stored = auth_->stored;
         if (a::is_md5_hash(stored)) {
-          auto h = a::md5_password_hash(*pw, user_name);
+          auto h = a::md5_password_hash(*pw, user_);
           ok = h && h.value() == stored;
         } else if (is_scram_secret(stored)) {
           auto sec = a::parse_scram_secret(stored);
@@ -423,7 +427,7 @@ bool Client::handle_auth_message(std::string_view body) {
         fail_auth();
         return false;
       }
-      auth_succeeded();
+      succeeded();
       return false;
     }
     case AuthState::Method::Md5: {
@@ -433,15 +437,15 @@ bool Client::handle_auth_message(std::string_view body) {
         return false;
       }
       if (!auth_->user_known || auth_->stored.empty() ||
-          !a::md5_verify(auth_->stored, user_name, auth_->salt, *resp)) {
+          !a::md5_verify(auth_->stored, user_, auth_->salt, *resp)) {
         fail_auth();
         return false;
       }
-      auth_succeeded();
+      succeeded();
       return false;
     }
     case AuthState::Method::Scram: {
-      std::size_t mark = io.out.synth_mark();
+      std::size_t mark = io_.out.synth_mark();
       if (!auth_->scram_started) {
         auto mech = rd.cstring();
         auto len = rd.i32();
@@ -457,19 +461,19 @@ bool Client::handle_auth_message(std::string_view body) {
           return false;
         }
         a::ScramServer::Options opts;
-        if (auth_->scram_plus_offered) opts.cbind_data = io.tls->cbind_data();
+        if (auth_->scram_plus_offered) opts.cbind_data = io_.tls->cbind_data();
         opts.plus_selected = plus;
         const std::string& stored = auth_->stored;
         if (auth_->user_known && is_scram_secret(stored)) {
           if (auto sec = a::parse_scram_secret(stored)) auth_->scram.emplace(std::move(*sec), opts);
         } else if (auth_->user_known && !a::is_md5_hash(stored)) {
           // Derived once per user and password (plain_scram.h): same salt every attempt.
-          if (auto sec = worker.shared().plain_scram.get(user_name, stored)) {
+          if (auto sec = worker_.shared().plain_scram.get(user_, stored)) {
             auth_->scram.emplace(*sec, opts);
           }
         }
         if (!auth_->scram) {  // unknown user or an md5-only secret: a convincing failure
-          auto m = a::ScramServer::mock(user_name, worker.shared().scram_mock_key, opts);
+          auto m = a::ScramServer::mock(user_, worker_.shared().scram_mock_key, opts);
           if (!m) {
             close("internal error", proto::sqlstate::kInternalError, "SCRAM unavailable");
             return false;
@@ -487,9 +491,9 @@ bool Client::handle_auth_message(std::string_view body) {
           }
           return false;
         }
-        proto::write_auth_request(io.out.synth(), proto::auth::kSaslContinue, first.value());
-        (void)io.out.commit_synth(mark);
-        return flush_to_client();
+        proto::write_auth_request(io_.out.synth(), proto::auth::kSaslContinue, first.value());
+        (void)io_.out.commit_synth(mark);
+        return host_.login_flush();
       }
       auto fin = auth_->scram->on_client_final(rd.rest());
       if (!fin) {
@@ -510,23 +514,23 @@ bool Client::handle_auth_message(std::string_view body) {
         fail_auth(proto::sqlstate::kInvalidPassword, "SASL authentication failed");
         return false;
       }
-      proto::write_auth_request(io.out.synth(), proto::auth::kSaslFinal, fin.value());
-      (void)io.out.commit_synth(mark);
+      proto::write_auth_request(io_.out.synth(), proto::auth::kSaslFinal, fin.value());
+      (void)io_.out.commit_synth(mark);
       if (const auto* keys = auth_->scram->recovered_keys();
           keys && is_scram_secret(auth_->stored)) {
-        worker.pools->remember_scram_keys(user_name, auth_->stored, *keys);
+        worker_.pools->remember_scram_keys(user_, auth_->stored, *keys);
       }
-      auth_succeeded();
+      succeeded();
       return false;
     }
   }
   return false;
 }
 
-void Client::fail_auth(const char* sqlstate, std::string_view message) {
+void Login::fail_auth(const char* sqlstate, std::string_view message) {
   if (sqlstate == nullptr) {
     close("password authentication failed", proto::sqlstate::kInvalidPassword,
-          "password authentication failed for user \"" + user_name + "\"");
+          "password authentication failed for user \"" + user_ + "\"");
   } else {
     close(message, sqlstate, message);
   }

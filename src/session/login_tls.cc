@@ -1,4 +1,4 @@
-// Client TLS: SSLRequest answered 'S', direct TLS (first byte 0x16, ALPN), the handshake.
+// Login TLS: SSLRequest answered 'S', direct TLS (first byte 0x16, ALPN), the handshake.
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -7,28 +7,30 @@
 #include "net/tls.h"
 #include "proto/codes.h"
 #include "session/auth_state.h"
-#include "session/client.h"
+#include "session/login.h"
+#include "session/session_worker.h"
 
 namespace sluice::session {
 
-bool Client::tls_offered() const {
-  if (unix_socket) return false;  // as Postgres and PgBouncer: no TLS over unix sockets
-  if (worker.cfg().settings.client_tls_sslmode == config::SslMode::Disable) return false;
-  return worker.registries().tls.get(net::TlsSide::Accept) != nullptr;
+bool Login::tls_offered() const {
+  if (host_.login_unix_socket())
+    return false;  // as Postgres and PgBouncer: no TLS over unix sockets
+  if (worker_.cfg().settings.client_tls_sslmode == config::SslMode::Disable) return false;
+  return worker_.registries().tls.get(net::TlsSide::Accept) != nullptr;
 }
 
 // Before anything is read: a client that starts with a TLS record (libpq 17
 // sslnegotiation=direct) gets TLS at once. The byte is peeked so that OpenSSL reads it itself.
-bool Client::peek_direct_tls() {
+bool Login::peek_direct_tls() {
   if (!tls_offered()) {
     auth_->first_byte_checked = true;
     return true;
   }
-  if (!io.readable) return false;
+  if (!io_.readable) return false;
   char b = 0;
-  ssize_t n = ::recv(io.fd, &b, 1, MSG_PEEK);
+  ssize_t n = ::recv(io_.fd, &b, 1, MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-    io.readable = false;
+    io_.readable = false;
     return false;
   }
   if (n <= 0) {
@@ -40,44 +42,44 @@ bool Client::peek_direct_tls() {
   return start_tls(true);
 }
 
-bool Client::start_tls(bool direct) {
-  auto ctx = worker.registries().tls.get(net::TlsSide::Accept);
+bool Login::start_tls(bool direct) {
+  auto ctx = worker_.registries().tls.get(net::TlsSide::Accept);
   if (ctx == nullptr) {
     close("TLS is not available");
     return false;
   }
-  bool verify = worker.cfg().settings.client_tls_sslmode >= config::SslMode::VerifyCa;
+  bool verify = worker_.cfg().settings.client_tls_sslmode >= config::SslMode::VerifyCa;
   // A client certificate is asked for whenever there is a CA to check it against (cert
   // authentication needs it); verify-ca and verify-full refuse clients without a valid one
   // (without client_tls_ca_file nothing verifies: every client is refused, fail closed).
-  auto conn = net::TlsConn::accept(ctx, io.fd, ctx->has_ca() || verify, verify);
+  auto conn = net::TlsConn::accept(ctx, io_.fd, ctx->has_ca() || verify, verify);
   if (!conn) {
     core::log(core::LogLevel::Warning, "{} {}", log_prefix(), conn.error());
     close("TLS setup failed");
     return false;
   }
-  io.tls = std::move(conn.value());
+  io_.tls = std::move(conn.value());
   auth_->direct_tls = direct;
-  io.readable = true;  // the handshake reads whatever is already there
+  io_.readable = true;  // the handshake reads whatever is already there
   return true;
 }
 
-bool Client::step_tls_handshake() {
-  switch (io.tls->handshake()) {
+bool Login::step_tls_handshake() {
+  switch (io_.tls->handshake()) {
     case net::TlsConn::Step::WantIo:
-      io.readable = false;
+      io_.readable = false;
       return false;
     case net::TlsConn::Step::Failed:
-      if (worker.cfg().settings.log_pooler_errors) {
+      if (worker_.cfg().settings.log_pooler_errors) {
         core::log(core::LogLevel::Log, "{} TLS handshake failed: {}", log_prefix(),
-                  io.tls->error());
+                  io_.tls->error());
       }
       close("TLS handshake failed");
       return false;
     case net::TlsConn::Step::Done:
       break;
   }
-  if (auth_->direct_tls && !io.tls->alpn_postgresql()) {
+  if (auth_->direct_tls && !io_.tls->alpn_postgresql()) {
     // Postgres 17 requires ALPN on direct TLS, so that other protocols cannot be confused
     // with ours.
     close("direct TLS connection without ALPN", proto::sqlstate::kProtocolViolation,
@@ -85,7 +87,7 @@ bool Client::step_tls_handshake() {
     return false;
   }
   // OpenSSL may already hold the startup packet: no edge will announce it.
-  io.readable = true;
+  io_.readable = true;
   return true;
 }
 
