@@ -91,5 +91,79 @@ void BM_PoolCheckoutRelease(benchmark::State& state) {
 }
 BENCHMARK(BM_PoolCheckoutRelease)->Arg(4)->Arg(20);
 
+// Two workers on two threads, each checking out and releasing its own idle servers of one pool
+// at once, as two cores of a busy but unsaturated pool do. With the shard paths neither takes
+// the manager lock; when both had to, they took turns on one lock and its cache line.
+struct Shared {
+  Registries registries;
+  std::vector<std::unique_ptr<WorkerBase>> workers;
+  NoConnector connector;
+  std::unique_ptr<PoolManager> mgr;
+  config::ConfigPtr cfg;
+  Pool* pool = nullptr;
+};
+Shared* g_shared = nullptr;
+
+void BM_PoolTwoWorkers(benchmark::State& state) {
+  const int per_worker = 4;
+  if (state.thread_index() == 0) {
+    g_shared = new Shared;
+    Shared& sh = *g_shared;
+    sh.workers.push_back(std::make_unique<WorkerBase>(0, 4096, sh.registries));
+    sh.workers.push_back(std::make_unique<WorkerBase>(1, 4096, sh.registries));
+    sh.mgr = std::make_unique<PoolManager>(
+        std::vector<WorkerBase*>{sh.workers[0].get(), sh.workers[1].get()}, &sh.connector);
+    for (auto& w : sh.workers)
+      w->pools = sh.mgr.get();
+    auto cfg = config::parse(
+        "[databases]\napp = dbname=app pool_size=8\n[pgbouncer]\nserver_check_query =\n", "/tmp");
+    sh.cfg = *cfg;
+    for (auto& w : sh.workers)
+      w->set_cfg(sh.cfg);
+    sh.mgr->apply_config(sh.cfg);
+    Pool& p = *sh.mgr->get_pool(*sh.cfg->find_database("app"), "app", "alice", *sh.workers[0]);
+    sh.pool = &p;
+    for (int wi = 0; wi < 2; ++wi) {
+      for (int i = 0; i < per_worker; ++i) {
+        auto* s = new ServerConn(p, *sh.workers[static_cast<std::size_t>(wi)]);
+        s->target = p.target;
+        s->lifetime = p.target->lifetime;
+        s->connected_at = sh.workers[0]->loop().now();
+        s->state = ServerState::Login;
+        {
+          Waiting w;
+          (void)sh.mgr->checkout(p, w, *sh.workers[static_cast<std::size_t>(wi)]);
+          (void)sh.mgr->cancel_wait(p, w);
+        }
+        sh.mgr->server_ready(*s, *sh.workers[static_cast<std::size_t>(wi)], {});
+      }
+    }
+  }
+  Waiting client;
+  std::int64_t missed = 0;
+  for (auto _ : state) {
+    WorkerBase& me = *g_shared->workers[static_cast<std::size_t>(state.thread_index())];
+    ServerConn* s = g_shared->mgr->checkout(*g_shared->pool, client, me);
+    benchmark::DoNotOptimize(s);
+    if (s == nullptr) {
+      ++missed;
+      (void)g_shared->mgr->cancel_wait(*g_shared->pool, client);
+      continue;
+    }
+    g_shared->mgr->release(*s, me);
+  }
+  if (missed > 0) state.SkipWithError("checkout found no idle server");
+  state.SetLabel("per thread: one transaction's checkout + release");
+  if (state.thread_index() == 0) {
+    for (auto& w : g_shared->workers)
+      w->servers.for_each([](ServerConn& s) { s.close("bench end", false); });
+    for (auto& w : g_shared->workers)
+      w->loop().run_once(0);
+    delete g_shared;
+    g_shared = nullptr;
+  }
+}
+BENCHMARK(BM_PoolTwoWorkers)->Threads(2)->UseRealTime();
+
 }  // namespace
 }  // namespace sluice::pool

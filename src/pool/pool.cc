@@ -30,9 +30,23 @@ std::string server_tls_summary(const config::Settings& st) {
 Pool::Pool(std::string db, std::string user, int workers)
     : db_name(std::move(db)),
       user_name(std::move(user)),
-      idle_listed(static_cast<std::size_t>(workers), 0),
-      idle(static_cast<std::size_t>(workers)),
-      counters(std::make_unique<PoolCounters[]>(static_cast<std::size_t>(workers))) {}
+      counters(std::make_unique<PoolCounters[]>(static_cast<std::size_t>(workers))),
+      workers_(static_cast<std::size_t>(workers)),
+      shards_(std::make_unique<PoolShard[]>(static_cast<std::size_t>(workers))) {}
+
+int Pool::idle_count() const {
+  int n = 0;
+  for (std::size_t i = 0; i < workers_; ++i)
+    n += shards_[i].idle_n.load();
+  return n;
+}
+
+int Pool::active() const {
+  int n = handoff;
+  for (std::size_t i = 0; i < workers_; ++i)
+    n += shards_[i].active_n.load();
+  return n;
+}
 
 PoolManager::PoolManager(std::vector<WorkerBase*> workers, Connector* connector,
                          const core::Clock* clock)
@@ -108,11 +122,11 @@ void PoolManager::refresh_pool(Pool& p, const config::Config& cfg) {
   dg.max_servers = d->max_db_connections > 0 ? d->max_db_connections : st.max_db_connections;
   dg.max_clients = d->max_db_client_connections > 0 ? d->max_db_client_connections
                                                     : st.max_db_client_connections;
-  p.db = &dg;
+  if (p.db != &dg) p.db = &dg;  // set once: the shard paths read it without the lock
   LimitGroup& ug = user_group(p.user_name);
   ug.max_servers = (u != nullptr && u->max_user_connections > 0) ? u->max_user_connections
                                                                  : st.max_user_connections;
-  p.user = &ug;
+  if (p.user != &ug) p.user = &ug;
 
   auto t = std::make_shared<ConnectTarget>();
   t->hosts = d->hosts;
@@ -148,6 +162,7 @@ void PoolManager::apply_config(const config::ConfigPtr& cfg) {
   {
     std::lock_guard<std::mutex> g(mu_);
     cfg_ = cfg;
+    check_delay_ = cfg->settings.server_check_query.empty() ? -1 : cfg->settings.server_check_delay;
     apply_switchovers(*cfg);
     for (auto& [k, p] : pools_)
       refresh_pool(*p, *cfg);
@@ -233,7 +248,7 @@ void PoolManager::free_idle_auto_pools(core::Micros now) {
               p->user_name, (now - p->last_used) / core::kMicrosPerSecond);
     std::erase(watched_, p);
     for (std::size_t w = 0; w < idle_pools_.size(); ++w) {
-      if (p->idle_listed[w] != 0) std::erase(idle_pools_[w], p);
+      if (p->shard(w).listed != 0) std::erase(idle_pools_[w], p);
     }
     std::string key = p->db_name;
     key.push_back('\0');
@@ -376,7 +391,7 @@ void PoolManager::launch_for_waiters(Pool& p, core::Micros now, Actions& a) {
       now < p.last_connect_failed + cfg_->settings.server_login_retry) {
     return;
   }
-  int covered = p.connecting + p.idle_count + p.checking;
+  int covered = p.connecting + p.idle_count() + p.checking;
   int need = static_cast<int>(p.waiters.size()) - covered;
   if (need <= 0) return;
   // Each new server opens on the worker of the waiter it is for (the waiters past those the
@@ -417,8 +432,7 @@ void PoolManager::make_available(ServerConn& s, WorkerBase& current, Actions& a)
     a.add().closes.emplace_back(&s, "database configuration changed");
     return;
   }
-  if (s.lifetime > 0 ? now - s.connected_at >= s.lifetime : s.linked_once) {
-    // server_lifetime = 0: a connection serves one client (or transaction) only
+  if (lifetime_over(s, now)) {
     move(s, ServerState::Closing);
     a.add().closes.emplace_back(&s, "server lifetime over");
     return;
@@ -471,7 +485,7 @@ Waiter* PoolManager::pick_waiter(Pool& p, const ServerConn& s, const WorkerBase&
 // first few; checked like pop_fresh_idle. Null when none is at hand.
 ServerConn* PoolManager::pop_matching_idle(Pool& p, WorkerBase& on, const void* key) {
   constexpr int kIdleScan = 8;
-  auto& idle = p.idle[static_cast<std::size_t>(on.id())];
+  auto& idle = p.shard(on).idle;
   if (idle.size() < 2) return nullptr;  // nothing to choose from
   ServerConn* found = nullptr;
   int seen = 0;
@@ -487,13 +501,18 @@ ServerConn* PoolManager::pop_matching_idle(Pool& p, WorkerBase& on, const void* 
 }
 
 bool PoolManager::stale(const ServerConn& s, const Pool& p) {
-  return s.target && p.target && s.target->generation != p.target->generation;
+  return s.target && s.target->generation != p.generation;
+}
+
+// server_lifetime = 0: a connection serves one client (or transaction) only.
+bool PoolManager::lifetime_over(const ServerConn& s, core::Micros now) const {
+  return s.lifetime > 0 ? now - s.connected_at >= s.lifetime : s.linked_once;
 }
 
 // An idle server of worker `on` that may still be used (still Idle: the caller moves it);
 // stale ones met on the way are closed, ones idle too long checked first.
 ServerConn* PoolManager::pop_fresh_idle(Pool& p, WorkerBase& on, Actions& a) {
-  auto& idle = p.idle[static_cast<std::size_t>(on.id())];
+  auto& idle = p.shard(on).idle;
   core::Micros now = clock_now(on);
   while (ServerConn* s = idle.front()) {
     if (s->close_requested || stale(*s, p)) {
@@ -508,54 +527,76 @@ ServerConn* PoolManager::pop_fresh_idle(Pool& p, WorkerBase& on, Actions& a) {
   return nullptr;
 }
 
-// The one place a server's state changes once it has logged in (manager lock held): leaves the
-// old state's list and counter, enters the new one's. States and what counts them:
-// Connecting/Login (and Internal while logging in: connect_query) `connecting`; Idle the
-// worker's idle list and `idle_count`; Active/Handoff `active`; Internal for
-// server_check_query `checking`; Closing and Closed nothing but `servers`, which only
-// server_closed() lowers (a slot is free once the socket is).
+// The one place a server's state changes once it has logged in (manager lock held; the shard
+// paths call shift() alone): leaves the old state's list and counter, enters the new one's.
+// States and what counts them: Connecting/Login (and Internal while logging in: connect_query)
+// `connecting`; Idle the owner's shard (idle list, `idle_n`); Active its `active_n`; Handoff
+// `handoff`; Internal for server_check_query `checking`; Closing and Closed nothing but
+// `servers`, which only server_closed() lowers (a slot is free once the socket is).
 void PoolManager::move(ServerConn& s, ServerState to) {
   Pool& p = *s.pool;
   auto opening = [](ServerState x) {
     return x == ServerState::Connecting || x == ServerState::Login;
   };
+  ServerState from = s.state;
+  if (opening(from) && !opening(to)) --p.connecting;
+  if (from == ServerState::Internal && s.checking) {
+    s.checking = false;
+    --p.checking;
+  }
+  if (to == ServerState::Idle) {
+    PoolShard& sh = p.shard(*s.worker);
+    if (sh.listed == 0) {  // maintenance of that worker visits it from now on
+      sh.listed = 1;
+      idle_pools_[static_cast<std::size_t>(s.worker->id())].push_back(&p);
+    }
+  }
+  if (in_shard(from) || in_shard(to)) {
+    std::lock_guard<std::mutex> g(p.shard(*s.worker).mu);
+    shift(s, to);
+  } else {
+    s.state = to;
+  }
+}
+
+bool PoolManager::in_shard(ServerState x) {
+  return x == ServerState::Idle || x == ServerState::Active || x == ServerState::Handoff;
+}
+
+// The part of a move kept in shards, by the server's owner holding its shard's lock. Only the
+// owner writes its shard's counts: plain loads and stores, except the one that publishes an
+// idle server, which is sequentially consistent (release_local). Handoff is counted in the pool
+// (a handoff is decided, and completed, under the manager lock).
+void PoolManager::shift(ServerConn& s, ServerState to) {
+  Pool& p = *s.pool;
+  PoolShard& sh = p.shard(*s.worker);
+  auto bump = [](std::atomic<int>& c, int d) {
+    c.store(c.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+  };
   switch (s.state.get()) {
-    case ServerState::Connecting:
-    case ServerState::Login:
-      if (!opening(to)) --p.connecting;
-      break;
     case ServerState::Idle:
-      p.idle[static_cast<std::size_t>(s.worker->id())].remove(s);
-      --p.idle_count;
+      sh.idle.remove(s);
+      bump(sh.idle_n, -1);
       break;
     case ServerState::Active:
+      bump(sh.active_n, -1);
+      break;
     case ServerState::Handoff:
-      --p.active;
+      --p.handoff;
       break;
-    case ServerState::Internal:
-      if (s.checking) {
-        s.checking = false;
-        --p.checking;
-      }
-      break;
-    case ServerState::Closing:
-    case ServerState::Closed:
+    default:
       break;
   }
   switch (to) {
-    case ServerState::Idle: {
-      auto wi = static_cast<std::size_t>(s.worker->id());
-      p.idle[wi].push_back(s);
-      ++p.idle_count;
-      if (p.idle_listed[wi] == 0) {  // maintenance of that worker visits it from now on
-        p.idle_listed[wi] = 1;
-        idle_pools_[wi].push_back(&p);
-      }
+    case ServerState::Idle:
+      sh.idle.push_back(s);
+      sh.idle_n.store(sh.idle_n.load(std::memory_order_relaxed) + 1);
       break;
-    }
     case ServerState::Active:
+      bump(sh.active_n, 1);
+      break;
     case ServerState::Handoff:
-      ++p.active;
+      ++p.handoff;
       break;
     default:
       break;
@@ -569,8 +610,8 @@ void PoolManager::begin_internal(ServerConn& s) {
 }
 
 bool PoolManager::needs_check(const ServerConn& s, core::Micros now) const {
-  if (!cfg_ || cfg_->settings.server_check_query.empty()) return false;  // "" disables checks
-  return now - s.idle_since >= cfg_->settings.server_check_delay;
+  core::Micros delay = check_delay_;
+  return delay >= 0 && now - s.idle_since >= delay;  // -1: server_check_query "" disables checks
 }
 
 void PoolManager::start_check(Pool& p, ServerConn& s, Actions& a) {
@@ -592,11 +633,34 @@ void PoolManager::serve(Pool& p, WorkerBase& on, Actions& a) {
 void PoolManager::kick_others(Pool& p, WorkerBase& current, Actions& a) {
   for (WorkerBase* w : workers_) {
     if (w == &current) continue;
-    if (!p.idle[static_cast<std::size_t>(w->id())].empty()) a.add().kicks.emplace_back(w, &p);
+    if (p.shard(*w).idle_n.load() > 0) a.add().kicks.emplace_back(w, &p);
   }
 }
 
+// The shard path of a checkout: an idle server of this worker that needs nothing first, while
+// nobody waits and the pool is not held, under the shard's lock only. Null: the general path.
+ServerConn* PoolManager::checkout_local(Pool& p, Waiter& w, WorkerBase& current) {
+  PoolShard& sh = p.shard(current);
+  ServerConn* s = sh.idle.front();  // the list changes only on this thread
+  if (s == nullptr) return nullptr;
+  core::Micros now = clock_now(current);
+  if (s->close_requested || stale(*s, p) || needs_check(*s, now)) return nullptr;
+  if (s->settings.get() != w.affinity_key) {
+    if (ServerConn* m = pop_matching_idle(p, current, w.affinity_key)) s = m;
+  }
+  {
+    std::lock_guard<std::mutex> g(sh.mu);
+    // Checked under the shard lock: PAUSE sets the flag, then counts busy servers shard by shard
+    // under these locks, so it either sees this server taken or this checkout sees the flag.
+    if (p.waiters.waiting() > 0 || held(p)) return nullptr;
+    shift(*s, ServerState::Active);
+  }
+  s->linked_once = true;
+  return s;
+}
+
 ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
+  if (ServerConn* s = checkout_local(p, w, current)) return s;
   Actions a;
   ServerConn* got = nullptr;
   {
@@ -634,7 +698,7 @@ ServerConn* PoolManager::checkout(Pool& p, Waiter& w, WorkerBase& current) {
     }
     serve(p, current, a);
     if (w.queued) {
-      if (p.idle_count > 0) kick_others(p, current, a);
+      kick_others(p, current, a);  // after the wait is published: see release_local
       launch_for_waiters(p, clock_now(current), a);
     }
   }
@@ -675,7 +739,37 @@ bool PoolManager::cancel_wait(Pool& p, Waiter& w) {
   return !w.delivery_pending;
 }
 
+// The shard path of a release: back to this worker's idle list under the shard's lock only,
+// when nobody waits and nothing else is due (closing it, a listing for maintenance). False:
+// the general path. A client that queues meanwhile is not missed: it publishes its wait, then
+// reads every shard's idle count (checkout, kick_others); this path publishes the idle server,
+// then reads the wait count; with both sequentially consistent, one of them sees the other.
+bool PoolManager::release_local(ServerConn& s, WorkerBase& current) {
+  Pool& p = *s.pool;
+  PoolShard& sh = p.shard(current);
+  if (s.state != ServerState::Active || s.worker != &current || sh.listed == 0) return false;
+  core::Micros now = clock_now(current);
+  if (s.close_requested || p.disabled || stale(s, p) || lifetime_over(s, now)) return false;
+  {
+    std::lock_guard<std::mutex> g(sh.mu);
+    if (p.waiters.waiting() > 0 || held(p)) return false;
+    s.user = nullptr;
+    s.idle_since = now;
+    shift(s, ServerState::Idle);
+  }
+  if (p.waiters.waiting() > 0) {  // a client queued meanwhile: serve it from here
+    Actions a;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      serve(p, current, a);
+    }
+    run(a, current);
+  }
+  return true;
+}
+
 void PoolManager::release(ServerConn& s, WorkerBase& current) {
+  if (release_local(s, current)) return;
   Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -736,15 +830,15 @@ void PoolManager::server_closed(ServerConn& s, WorkerBase& current) {
 bool PoolManager::evict_for(Pool& p, WorkerBase& current, Actions& a) {
   bool by_db = p.db->max_servers > 0 && p.db->servers >= p.db->max_servers;
   for (auto& [k, q] : pools_) {
-    if (q.get() == &p || q->idle_count == 0) continue;
+    if (q.get() == &p || q->idle_count() == 0) continue;
     if (by_db ? q->db != p.db : q->user != p.user) continue;
-    if (ServerConn* s = q->idle[static_cast<std::size_t>(current.id())].front()) {
+    if (ServerConn* s = q->shard(current).idle.front()) {
       move(*s, ServerState::Closing);
       a.add().closes.emplace_back(s, "evicted");
       return true;
     }
     for (WorkerBase* w : workers_) {
-      if (!q->idle[static_cast<std::size_t>(w->id())].empty()) {
+      if (q->shard(*w).idle_n.load() > 0) {
         a.add().evictions.emplace_back(w, q.get());
         return true;
       }
@@ -757,7 +851,7 @@ void PoolManager::evict_one(Pool& q, WorkerBase& owner) {
   Actions a;
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (ServerConn* s = q.idle[static_cast<std::size_t>(owner.id())].front()) {
+    if (ServerConn* s = q.shard(owner).idle.front()) {
       move(*s, ServerState::Closing);
       a.add().closes.emplace_back(s, "evicted");
     }
@@ -780,7 +874,7 @@ void PoolManager::maintain_worker(WorkerBase& w) {
     auto wi = static_cast<std::size_t>(w.id());
     auto& listed = idle_pools_[wi];
     for (Pool* p : listed) {
-      auto& idle = p->idle[wi];
+      auto& idle = p->shard(wi).idle;  // this worker's: only it changes the list
       std::vector<std::pair<ServerConn*, const char*>> drop;
       std::vector<ServerConn*> check;
       idle.for_each([&](ServerConn& s) {
@@ -790,7 +884,7 @@ void PoolManager::maintain_worker(WorkerBase& w) {
           drop.emplace_back(&s, "database removed");
         } else if (closes_on_release(*p)) {
           drop.emplace_back(&s, "pause mode");
-        } else if (s.target && p->target && s.target->generation != p->target->generation) {
+        } else if (stale(s, *p)) {
           drop.emplace_back(&s, "database configuration changed");
         } else if (s.lifetime > 0 && now - s.connected_at >= s.lifetime) {
           drop.emplace_back(&s, "server lifetime over");
@@ -811,8 +905,8 @@ void PoolManager::maintain_worker(WorkerBase& w) {
     }
     // Pools with no idle server here any more leave the list (going idle lists them again).
     std::erase_if(listed, [wi](Pool* p) {
-      if (!p->idle[wi].empty()) return false;
-      p->idle_listed[wi] = 0;
+      if (!p->shard(wi).idle.empty()) return false;
+      p->shard(wi).listed = 0;
       return true;
     });
   }
@@ -846,11 +940,11 @@ void PoolManager::maintain_global(WorkerBase& w) {
       }
       launch_for_waiters(p, now, a);
       if (p.waiters.empty()) continue;
-      if (p.idle_count > 0) {
+      if (p.idle_count() > 0) {
         serve(p, w, a);
         kick_others(p, w, a);
       }
-      int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count;
+      int need = static_cast<int>(p.waiters.size()) - p.connecting - p.idle_count();
       if (need <= 0) continue;
       // Reserve pool: clients waited long enough.
       if (p.reserve_size > 0 && now - p.waiters.front()->wait_since >= st.reserve_pool_timeout) {
@@ -890,7 +984,7 @@ void PoolManager::reconnect_all(WorkerBase& current) {
 // servers of other workers are closed by their owners (sweep_others).
 void PoolManager::take_own_idle(Pool& p, WorkerBase* current, Actions& a, const char* why) {
   if (current == nullptr) return;
-  auto& list = p.idle[static_cast<std::size_t>(current->id())];
+  auto& list = p.shard(*current).idle;
   while (ServerConn* s = list.front()) {
     move(*s, ServerState::Closing);
     a.add().closes.emplace_back(s, why);

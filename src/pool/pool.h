@@ -53,6 +53,57 @@ class Waiter : public core::ListHook<WaitTag> {
   ~Waiter() = default;
 };
 
+// A pool's FIFO of waiting clients (manager lock), with its length readable without the lock:
+// a checkout or release that takes only a shard's lock first sees that nobody waits.
+class WaiterQueue {
+ public:
+  [[nodiscard]] bool empty() const { return list_.empty(); }
+  [[nodiscard]] std::size_t size() const { return list_.size(); }
+  [[nodiscard]] Waiter* front() const { return list_.front(); }
+  // Any thread, no lock: how many wait (sequentially consistent, see PoolManager::release).
+  [[nodiscard]] int waiting() const { return n_.load(); }
+  void push_back(Waiter& w) {
+    list_.push_back(w);
+    n_.store(static_cast<int>(list_.size()));
+  }
+  Waiter* pop_front() {
+    Waiter* w = list_.pop_front();
+    n_.store(static_cast<int>(list_.size()));
+    return w;
+  }
+  void remove(Waiter& w) {
+    list_.remove(w);
+    n_.store(static_cast<int>(list_.size()));
+  }
+  template <typename Fn>
+  void for_each_until(Fn&& fn) const {
+    list_.for_each_until(std::forward<Fn>(fn));
+  }
+  template <typename Fn>
+  void for_each(Fn&& fn) {
+    list_.for_each(std::forward<Fn>(fn));
+  }
+
+ private:
+  core::IntrusiveList<Waiter, WaitTag> list_;
+  std::atomic<int> n_{0};
+};
+
+// One worker's part of a pool: the idle servers that worker owns and the servers counted
+// active there (docs/ARCHITECTURE.md, "Pool shards"). Only the owning worker changes the list
+// and the counts, holding `mu`; other threads hold `mu` to read the list, or read the counts
+// alone. A checkout that finds an idle server here, and a release that puts one back, take only
+// this lock while nobody waits: no cache line of the pool is shared on that path.
+struct alignas(64) PoolShard {
+  std::mutex mu;
+  core::IntrusiveList<ServerConn, IdleTag> idle;
+  std::atomic<int> idle_n{0};    // idle.size(), readable without `mu`
+  std::atomic<int> active_n{0};  // Active servers of this worker (Handoff: Pool::handoff)
+  // Listed in the manager's idle_pools_ of this worker (maintenance visits it); written by the
+  // owner under the manager lock only.
+  char listed = 0;
+};
+
 // Limits shared by all pools of one database or one server user.
 struct LimitGroup {
   std::string name;
@@ -63,7 +114,7 @@ struct LimitGroup {
   int max_clients = 0;     // 0 = unlimited
   // Database groups only, set from the console (pool_control.cc): PAUSE, KILL and SWITCHOVER
   // hold new transactions; DISABLE refuses new clients.
-  bool paused = false;
+  core::Relaxed<bool> paused = false;  // read without the lock by the shard paths
   bool disabled = false;
 };
 
@@ -114,35 +165,43 @@ class Pool {
   int reserve_size = 0;
   core::Micros server_lifetime = 0;
   bool forced_user = false;
-  bool disabled = false;  // removed from the config: no new clients, drain
+  core::Relaxed<bool> disabled = false;  // removed from the config: no new clients, drain
   // Reached through the `*` entry: freed after autodb_idle_timeout with nothing left using it.
   bool auto_db = false;
   // Holders of this Pool* outside the manager (clients, auth_query lookups), from get_pool to
   // drop_ref; a pool with holders, servers or waiters is never freed.
   int refs = 0;
   core::Micros last_used = 0;
-  // Membership of the manager's watch lists (maintenance visits only listed pools): per worker,
-  // listed since it had an idle server there; `watched` while it has waiters, a min_pool_size,
-  // or is an unused auto-database pool.
-  std::vector<char> idle_listed;
+  // Membership of the manager's global watch list (maintenance visits only listed pools): while
+  // it has waiters, a min_pool_size, or is an unused auto-database pool. Per worker: see
+  // PoolShard::listed.
   bool watched = false;
 
   LimitGroup* db = nullptr;
   LimitGroup* user = nullptr;
   std::shared_ptr<const ConnectTarget> target;
+  // target->generation, readable without the manager lock (a shard's release checks it).
+  core::Relaxed<std::uint64_t> generation = 0;
   std::atomic<unsigned> next_host{0};
   // Targets replaced (reload, RECONNECT, SWITCHOVER) while servers started from them may still
   // be open: each such server holds a reference (WAIT_CLOSE counts them).
   std::vector<std::weak_ptr<const ConnectTarget>> old_targets;
 
-  // Server connections, by state (manager lock).
-  int servers = 0;     // every state that holds a Postgres backend or a connect attempt
-  int connecting = 0;  // Connecting + Login
-  int active = 0;
-  int idle_count = 0;
-  int checking = 0;  // running server_check_query; back in a moment
-  std::vector<core::IntrusiveList<ServerConn, IdleTag>> idle;  // per worker
-  core::IntrusiveList<Waiter, WaitTag> waiters;                // FIFO over all workers
+  // Server connections, by state (manager lock; idle and active per worker in the shards).
+  int servers = 0;      // every state that holds a Postgres backend or a connect attempt
+  int connecting = 0;   // Connecting + Login
+  int checking = 0;     // running server_check_query; back in a moment
+  int handoff = 0;      // given to a waiter of another worker, not there yet
+  WaiterQueue waiters;  // FIFO over all workers
+  [[nodiscard]] std::size_t worker_count() const { return workers_; }
+  [[nodiscard]] PoolShard& shard(std::size_t worker) { return shards_[worker]; }
+  [[nodiscard]] PoolShard& shard(const WorkerBase& w) {
+    return shards_[static_cast<std::size_t>(w.id())];
+  }
+  // Sums over the shards (each count read alone; exact when no shard is changing); active()
+  // includes `handoff` (manager lock).
+  [[nodiscard]] int idle_count() const;
+  [[nodiscard]] int active() const;
   int clients = 0;
   bool had_clients = false;
   int pinned = 0;  // clients holding (or about to hold) their server for session state
@@ -171,7 +230,7 @@ class Pool {
   }
   [[nodiscard]] PoolTotals totals() const {
     PoolTotals t;
-    for (std::size_t i = 0; i < idle.size(); ++i)
+    for (std::size_t i = 0; i < workers_; ++i)
       t.add(counters[i]);
     return t;
   }
@@ -182,10 +241,16 @@ class Pool {
   core::Micros total_wait_time = 0;
   core::Micros max_wait_start = 0;
   std::uint64_t affinity_picks = 0;  // releases that went to a waiter other than the oldest
+
+ private:
+  std::size_t workers_;
+  std::unique_ptr<PoolShard[]> shards_;
 };
 
-// All pools and limit groups of the process, behind one mutex. Every change of a server
-// connection's state that affects accounting goes through here, on the owning worker's thread.
+// All pools and limit groups of the process, behind one mutex; a checkout or release of an idle
+// server of the caller's own worker, while nobody waits, takes only that worker's PoolShard
+// lock. Every change of a server connection's state that affects accounting goes through here,
+// on the owning worker's thread.
 class PoolManager {
  public:
   // `connector` and `clock` are borrowed; null means Postgres connections and loop time.
@@ -351,6 +416,9 @@ class PoolManager {
   void launch(Pool& p, Actions& a, WorkerBase* where = nullptr);
   void launch_for_waiters(Pool& p, core::Micros now, Actions& a);
   void give(ServerConn& s, Waiter& w, WorkerBase& current, Actions& a);
+  ServerConn* checkout_local(Pool& p, Waiter& w, WorkerBase& current);
+  bool release_local(ServerConn& s, WorkerBase& current);
+  [[nodiscard]] bool lifetime_over(const ServerConn& s, core::Micros now) const;
   Waiter* pick_waiter(Pool& p, const ServerConn& s, const WorkerBase& on, core::Micros now);
   ServerConn* pop_matching_idle(Pool& p, WorkerBase& on, const void* key);
   void make_available(ServerConn& s, WorkerBase& current, Actions& a);
@@ -372,6 +440,8 @@ class PoolManager {
   // A server moved to another worker is registered there: Active again (under the lock).
   void handoff_arrived(ServerConn& s);
   void move(ServerConn& s, ServerState to);
+  void shift(ServerConn& s, ServerState to);  // the shard part of move(), shard lock held
+  [[nodiscard]] static bool in_shard(ServerState x);
 
   [[nodiscard]] core::Micros clock_now(WorkerBase& w) const {
     return clock_ != nullptr ? clock_->now() : w.loop().now();
@@ -399,6 +469,7 @@ class PoolManager {
   std::unordered_map<std::string, proto::auth::ScramKeys> scram_keys_;  // user + '\0' + secret
 
   // Operator controls (pool_control.cc).
+  // Read without the manager lock by the shard paths (flags written under it).
   [[nodiscard]] bool held(const Pool& p) const {  // new transactions wait
     return pause_all_ || suspended_ || (p.db != nullptr && p.db->paused);
   }
@@ -407,8 +478,11 @@ class PoolManager {
   }
   void apply_switchovers(const config::Config& cfg);
   void retarget(Pool& p, std::shared_ptr<const ConnectTarget> t);
-  bool pause_all_ = false;
-  bool suspended_ = false;
+  core::Relaxed<bool> pause_all_ = false;
+  core::Relaxed<bool> suspended_ = false;
+  // server_check_delay, or -1 when server_check_query is empty (no checks): read by the shard
+  // paths without the manager lock (apply_config writes it).
+  core::Relaxed<core::Micros> check_delay_ = -1;
   struct Switchover {
     Address to;
     Address file;  // the file's address when it was made: a reload that changes it wins

@@ -22,6 +22,7 @@ void PoolManager::retarget(Pool& p, std::shared_ptr<const ConnectTarget> t) {
   // Servers logged in with another generation are not usable any more (they close on release).
   if (!p.target || p.target->generation != t->generation) p.usable = 0;
   p.target = std::move(t);
+  p.generation = p.target->generation;
 }
 
 void PoolManager::pause(std::string_view db, WorkerBase* current) {
@@ -133,14 +134,23 @@ bool PoolManager::fast_close_due(const ServerConn& s) {
   const Pool& p = *s.pool;
   if (p.mode != config::PoolMode::Session) return false;
   if (s.close_requested || p.disabled) return true;
-  return s.target && p.target && s.target->generation != p.target->generation;
+  return stale(s, p);
 }
 
 int PoolManager::busy_servers(std::string_view db) {
   std::lock_guard<std::mutex> g(mu_);
   int n = 0;
   for (auto& [k, p] : pools_) {
-    if (matches(*p, db)) n += p->servers - p->idle_count - p->connecting;
+    if (!matches(*p, db)) continue;
+    // Each shard read under its lock: a checkout on a shard either happened before (its server
+    // is counted busy here) or sees the PAUSE flag set before this count (pool.cc
+    // checkout_local).
+    int idle = 0;
+    for (std::size_t i = 0; i < p->worker_count(); ++i) {
+      std::lock_guard<std::mutex> sg(p->shard(i).mu);
+      idle += p->shard(i).idle_n.load();
+    }
+    n += p->servers - idle - p->connecting;
   }
   return n;
 }
@@ -231,23 +241,31 @@ std::vector<PoolManager::PoolSnapshot> PoolManager::pool_snapshots(core::Micros 
     s.pool_mode = std::string(config::to_string(p->mode));
     s.cl_waiting = static_cast<int>(p->waiters.size());
     s.cl_active = std::max(0, p->clients - s.cl_waiting);
-    s.sv_active = p->active;
-    int used = 0;
-    if (check_delay > 0) {
-      for (auto& list : p->idle) {
-        list.for_each([&](ServerConn& sc) { used += now - sc.idle_since >= check_delay ? 1 : 0; });
+    int used = 0, idle = 0, active = 0;
+    for (std::size_t i = 0; i < p->worker_count(); ++i) {  // other workers' lists: under the lock
+      PoolShard& sh = p->shard(i);
+      std::lock_guard<std::mutex> sg(sh.mu);
+      idle += sh.idle_n.load();
+      active += sh.active_n.load();
+      if (check_delay > 0) {
+        sh.idle.for_each_until([&](const ServerConn& sc) {
+          used += now - sc.idle_since >= check_delay ? 1 : 0;
+          return true;
+        });
       }
     }
+    active += p->handoff;
+    s.sv_active = active;
     s.sv_used = used;
-    s.sv_idle = p->idle_count - used;
+    s.sv_idle = idle - used;
     s.sv_login = p->connecting;
-    s.sv_tested = std::max(0, p->servers - p->connecting - p->active - p->idle_count);
+    s.sv_tested = std::max(0, p->servers - p->connecting - active - idle);
     s.sv_pinned = p->pinned;
     s.pool_size = p->pool_size;
     if (Waiter* w = p->waiters.front()) s.maxwait = now - w->wait_since;
     s.paused = held(*p);
     s.totals = p->totals();
-    for (std::size_t i = 0; i < p->idle.size(); ++i)
+    for (std::size_t i = 0; i < p->worker_count(); ++i)
       s.histograms.add(p->counters[i]);
     out.push_back(std::move(s));
   }
@@ -288,8 +306,8 @@ std::vector<PoolManager::PoolStats> PoolManager::pool_stats(core::Micros now) {
     s.pool_mode = std::string(config::to_string(p->mode));
     s.cl_active = p->clients - static_cast<int>(p->waiters.size());
     s.cl_waiting = static_cast<int>(p->waiters.size());
-    s.sv_active = p->active;
-    s.sv_idle = p->idle_count;
+    s.sv_active = p->active();
+    s.sv_idle = p->idle_count();
     s.sv_login = p->connecting;
     s.sv_pinned = p->pinned;
     s.servers = p->servers;

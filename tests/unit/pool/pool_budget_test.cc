@@ -38,7 +38,7 @@ TEST_F(Budget, PoolSizeIsNeverExceededAndWaitersAreServedInOrder) {
   EXPECT_EQ(ws[2]->assigned, s2);
   EXPECT_EQ(s0->state, ServerState::Active);
   EXPECT_EQ(p.connecting, 0);
-  EXPECT_EQ(p.active, 3);
+  EXPECT_EQ(p.active(), 3);
   EXPECT_EQ(p.waiters.size(), 2u);
 
   // A released server goes to the oldest waiter.
@@ -55,15 +55,15 @@ TEST_F(Budget, PoolSizeIsNeverExceededAndWaitersAreServedInOrder) {
   // No waiters: idle, and the next checkout on the same worker gets it at once.
   mgr_->release(*ws[2]->take(), worker(0));
   EXPECT_EQ(s2->state, ServerState::Idle);
-  EXPECT_EQ(p.idle_count, 1);
-  EXPECT_EQ(p.active, 2);
+  EXPECT_EQ(p.idle_count(), 1);
+  EXPECT_EQ(p.active(), 2);
   TestWaiter& late = waiter();
   EXPECT_EQ(checkout(p, late), s2);
   EXPECT_EQ(s2->state, ServerState::Active);
   EXPECT_FALSE(late.queued);
   EXPECT_EQ(late.assignments, 0);
-  EXPECT_EQ(p.idle_count, 0);
-  EXPECT_EQ(p.active, 3);
+  EXPECT_EQ(p.idle_count(), 0);
+  EXPECT_EQ(p.active(), 3);
   EXPECT_EQ(connector_.opens.size(), 3u);
   check_budget();
 }
@@ -104,7 +104,7 @@ TEST_F(Budget, MaxDbConnectionsIsExactAcrossPoolsOfOneDatabase) {
     complete();
   for (auto* w : w1)
     mgr_->release(*w->take(), worker(0));
-  EXPECT_EQ(p1.idle_count, 3);
+  EXPECT_EQ(p1.idle_count(), 3);
   EXPECT_EQ(p2.waiters.size(), 2u);
   check_budget();
 
@@ -112,7 +112,7 @@ TEST_F(Budget, MaxDbConnectionsIsExactAcrossPoolsOfOneDatabase) {
   mgr_->maintain_global(worker(0));
   EXPECT_TRUE(logged("closing because: evicted"));
   EXPECT_EQ(p1.servers, 2);
-  EXPECT_EQ(p1.idle_count, 2);
+  EXPECT_EQ(p1.idle_count(), 2);
   EXPECT_EQ(connector_.count(p2), 1);
   check_budget();
   mgr_->maintain_global(worker(0));
@@ -151,7 +151,7 @@ TEST_F(Budget, MaxUserConnectionsIsExactAcrossPoolsOfOneUser) {
   complete();
   mgr_->release(*a.take(), worker(0));
   mgr_->release(*b.take(), worker(0));
-  EXPECT_EQ(p1.idle_count, 2);
+  EXPECT_EQ(p1.idle_count(), 2);
   // Bob's blocked pool evicts an idle server of bob's other pool.
   mgr_->maintain_global(worker(0));
   EXPECT_TRUE(logged("closing because: evicted"));
@@ -191,7 +191,7 @@ TEST_F(Budget, NoEvictionForMinPoolSize) {
   Pool& p2 = used_pool("app", "u2");  // below its min_pool_size, no waiters
   for (int i = 0; i < 3; ++i)
     mgr_->maintain_global(worker(0));
-  EXPECT_EQ(p1.idle_count, 2);
+  EXPECT_EQ(p1.idle_count(), 2);
   EXPECT_EQ(p2.servers, 0);
   EXPECT_FALSE(logged("evicted"));
   EXPECT_EQ(connector_.opens.size(), 2u);
@@ -212,7 +212,7 @@ TEST_F(Budget, MinPoolSizeIsKeptWarmOnlyOnceThePoolHadClients) {
   EXPECT_EQ(connector_.count(p), 2) << "connections on their way count";
   complete();
   complete();
-  EXPECT_EQ(p.idle_count, 2);
+  EXPECT_EQ(p.idle_count(), 2);
   // The client leaving does not stop it.
   mgr_->pool_client_removed(p);
   mgr_->maintain_global(worker(0));
@@ -265,7 +265,7 @@ TEST_F(Budget, ReservePoolOpensAfterReservePoolTimeout) {
   EXPECT_EQ(connector_.count(p), 3) << "reserve_pool_size is a limit too";
   for (int i = 0; i < 3; ++i)
     complete();
-  EXPECT_EQ(p.active, 3);
+  EXPECT_EQ(p.active(), 3);
   EXPECT_EQ(p.waiters.size(), 1u);
   check_budget();
 }

@@ -71,7 +71,7 @@ TEST_F(Lifecycle, CancelWaitBeforeAssignment) {
   EXPECT_EQ(a.assignments, 0);
   EXPECT_EQ(a.assigned, nullptr);
   EXPECT_EQ(s->state, ServerState::Idle);
-  EXPECT_EQ(p.idle_count, 1);
+  EXPECT_EQ(p.idle_count(), 1);
   check_budget();
 }
 
@@ -83,12 +83,12 @@ TEST_F(Lifecycle, CancelWaitAfterAssignment) {
   ServerConn* s = complete();
   ASSERT_EQ(a.assigned, s);
   EXPECT_FALSE(mgr_->cancel_wait(p, a)) << "the server is on its way: the waiter must release it";
-  EXPECT_EQ(p.active, 1);
+  EXPECT_EQ(p.active(), 1);
   // What a closed client does when the assignment arrives.
   mgr_->release(*a.take(), worker(0));
   EXPECT_EQ(s->state, ServerState::Idle);
-  EXPECT_EQ(p.active, 0);
-  EXPECT_EQ(p.idle_count, 1);
+  EXPECT_EQ(p.active(), 0);
+  EXPECT_EQ(p.idle_count(), 1);
   check_budget();
 }
 
@@ -101,10 +101,10 @@ TEST_F(Lifecycle, IdleServerClosingByItselfFreesItsSlot) {
   checkout(p, a);
   ServerConn* s = complete();
   mgr_->release(*a.take(), worker(0));
-  ASSERT_EQ(p.idle_count, 1);
+  ASSERT_EQ(p.idle_count(), 1);
   s->close("server conn crashed?", false);
-  EXPECT_EQ(p.idle_count, 0);
-  EXPECT_TRUE(p.idle[0].empty());
+  EXPECT_EQ(p.idle_count(), 0);
+  EXPECT_TRUE(p.shard(0).idle.empty());
   EXPECT_EQ(p.servers, 0);
   check_budget();
   TestWaiter& b = waiter();
@@ -124,13 +124,13 @@ TEST_F(Lifecycle, ServerIdleTimeoutClosesIdleServers) {
     complete();
   for (auto* w : ws)
     mgr_->release(*w->take(), worker(0));
-  EXPECT_EQ(p.idle_count, 3);
+  EXPECT_EQ(p.idle_count(), 3);
   clock_.advance(9 * kSecond);
   mgr_->maintain_worker(worker(0));
-  EXPECT_EQ(p.idle_count, 3);
+  EXPECT_EQ(p.idle_count(), 3);
   clock_.advance(1 * kSecond);
   mgr_->maintain_worker(worker(0));
-  EXPECT_EQ(p.idle_count, 0);
+  EXPECT_EQ(p.idle_count(), 0);
   EXPECT_EQ(p.servers, 0);
   EXPECT_TRUE(logged("closing because: server idle timeout"));
   check_budget();
@@ -155,7 +155,7 @@ TEST_F(Lifecycle, ServerIdleTimeoutStopsAtMinPoolSize) {
   clock_.advance(10 * kSecond);
   mgr_->maintain_worker(worker(0));
   EXPECT_EQ(p.servers, 1);
-  EXPECT_EQ(p.idle_count, 1);
+  EXPECT_EQ(p.idle_count(), 1);
   mgr_->maintain_global(worker(0));
   EXPECT_EQ(connector_.count(p), 3) << "nothing to reopen";
 }
@@ -171,19 +171,19 @@ TEST_F(Lifecycle, ServerLifetimeClosesIdleServersAndReleasedOnes) {
   complete();
   complete();
   mgr_->release(*a.take(), worker(0));
-  EXPECT_EQ(p.idle_count, 1);
+  EXPECT_EQ(p.idle_count(), 1);
   clock_.advance(59 * kSecond);
   mgr_->maintain_worker(worker(0));
-  EXPECT_EQ(p.idle_count, 1);
+  EXPECT_EQ(p.idle_count(), 1);
   clock_.advance(1 * kSecond);
   mgr_->maintain_worker(worker(0));
-  EXPECT_EQ(p.idle_count, 0) << "lifetime is not bounded by min_pool_size";
+  EXPECT_EQ(p.idle_count(), 0) << "lifetime is not bounded by min_pool_size";
   EXPECT_TRUE(logged("closing because: server lifetime over"));
   // The active one closes when released instead of going idle.
   ServerConn* s = b.take();
   mgr_->release(*s, worker(0));
   EXPECT_EQ(p.servers, 0);
-  EXPECT_EQ(p.active, 0);
+  EXPECT_EQ(p.active(), 0);
   // min_pool_size brings one back.
   mgr_->maintain_global(worker(0));
   EXPECT_EQ(connector_.count(p), 3);
@@ -209,7 +209,7 @@ TEST_F(Lifecycle, ReconnectAllClosesIdleAndReleasedServers) {
   mgr_->reconnect_all(worker(0));
   mgr_->maintain_worker(worker(0));
   drain_loops();
-  EXPECT_EQ(p.idle_count, 0);
+  EXPECT_EQ(p.idle_count(), 0);
   EXPECT_EQ(p.servers, 1);
   mgr_->release(*busy, worker(0));
   EXPECT_EQ(p.servers, 0) << "the busy server is closed when released";
@@ -232,10 +232,10 @@ TEST_F(Lifecycle, ReloadWithChangedTargetRetiresOldServers) {
   ServerConn* busy = b.take();
   configure("app = host=db1 pool_size=5", "server_check_delay = 0");
   mgr_->maintain_worker(worker(0));
-  EXPECT_EQ(p.idle_count, 1) << "pool_size is not part of the login";
+  EXPECT_EQ(p.idle_count(), 1) << "pool_size is not part of the login";
   configure("app = host=db2 pool_size=5", "server_check_delay = 0");
   mgr_->maintain_worker(worker(0));
-  EXPECT_EQ(p.idle_count, 0);
+  EXPECT_EQ(p.idle_count(), 0);
   EXPECT_TRUE(logged("closing because: database configuration changed"));
   mgr_->release(*busy, worker(0));
   EXPECT_EQ(p.servers, 0);
@@ -261,7 +261,7 @@ TEST_F(Lifecycle, RemovedDatabaseDrainsItsServers) {
   configure("other = pool_size=4", "server_check_delay = 0");
   EXPECT_TRUE(p.disabled);
   mgr_->maintain_worker(worker(0));
-  EXPECT_EQ(p.idle_count, 0);
+  EXPECT_EQ(p.idle_count(), 0);
   EXPECT_TRUE(logged("closing because: database removed"));
   mgr_->release(*busy, worker(0));
   EXPECT_EQ(p.servers, 0);
@@ -286,7 +286,7 @@ TEST_F(Lifecycle, IdleServerOnAnotherWorkerIsHandedOver) {
   ASSERT_EQ(first.take(), s);
   mgr_->release(*s, worker(1));
   ASSERT_EQ(s->state, ServerState::Idle);
-  EXPECT_EQ(p.idle[1].size(), 1u);
+  EXPECT_EQ(p.shard(1).idle.size(), 1u);
 
   // A waiter on worker 0: nothing idle there, so worker 1 is kicked; nothing new is opened.
   TestWaiter& w = waiter();
@@ -304,13 +304,13 @@ TEST_F(Lifecycle, IdleServerOnAnotherWorkerIsHandedOver) {
   EXPECT_EQ(s->worker, &worker(0));
   EXPECT_EQ(servers_on(worker(0), s), 1);
   EXPECT_EQ(w.take(), s);
-  EXPECT_EQ(p.active, 1);
-  EXPECT_EQ(p.idle_count, 0);
+  EXPECT_EQ(p.active(), 1);
+  EXPECT_EQ(p.idle_count(), 0);
   check_budget();
 
   // Released on worker 0, it is now idle there.
   mgr_->release(*s, worker(0));
-  EXPECT_EQ(p.idle[0].size(), 1u);
+  EXPECT_EQ(p.shard(0).idle.size(), 1u);
   TestWaiter& again = waiter();
   EXPECT_EQ(checkout(p, again, 0), s);
 }
@@ -372,7 +372,7 @@ class ThreeWorkers : public PoolTest {
 // Idle servers on workers 1 and 2, two waiters on worker 0: both idle servers must reach them.
 TEST_F(ThreeWorkers, IdleServersOnSeveralWorkersServeAllWaiters) {
   // BUG: kick_others() kicks only the first other worker that has an idle server, and
-  // launch_for_waiters() counts every idle server (p.idle_count) as covering a waiter. The
+  // launch_for_waiters() counts every idle server (p.idle_count()) as covering a waiter. The
   // second checkout kicks worker 1 again; worker 2 is never kicked, no connection is opened,
   // and maintain_global/maintain_worker do not serve waiters from idle servers either: the
   // second waiter waits until some server is released or closed (up to server_idle_timeout
@@ -388,8 +388,8 @@ TEST_F(ThreeWorkers, IdleServersOnSeveralWorkersServeAllWaiters) {
   complete();
   mgr_->release(*a.take(), worker(1));
   mgr_->release(*b.take(), worker(2));
-  ASSERT_EQ(p.idle[1].size(), 1u);
-  ASSERT_EQ(p.idle[2].size(), 1u);
+  ASSERT_EQ(p.shard(1).idle.size(), 1u);
+  ASSERT_EQ(p.shard(2).idle.size(), 1u);
   TestWaiter& c = waiter();
   TestWaiter& d = waiter();
   checkout(p, c, 0);

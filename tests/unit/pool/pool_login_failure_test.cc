@@ -36,7 +36,7 @@ TEST_F(LoginFailure, WithNoUsableServerEveryWaiterIsFailed) {
   EXPECT_EQ(normal.login_failures[0], kRefusal);
   EXPECT_TRUE(p.waiters.empty());
   complete();  // the other attempt logs in and goes idle
-  EXPECT_EQ(p.idle_count, 1);
+  EXPECT_EQ(p.idle_count(), 1);
   check_budget();
 }
 
