@@ -5,7 +5,7 @@
 
 namespace sluice::session {
 
-MessageCursor::Walk MessageCursor::walk(net::Stream& in, net::Outbox* out) {
+MessageCursor::Walk MessageCursor::walk_rest(net::Stream& in, net::Outbox* out) {
   for (;;) {
     if (skip_left_ > 0) {
       std::uint32_t n = std::min(skip_left_, in.unscanned());

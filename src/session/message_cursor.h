@@ -19,7 +19,11 @@ class MessageCursor {
   // Moves the scan position of `in` past what is buffered of the message under way: dropped,
   // or queued on `out` (zero-copy: the bytes stay in `in` until `out` has sent them). With no
   // `out` (the destination is gone) the rest of a message being forwarded is dropped.
-  Walk walk(net::Stream& in, net::Outbox* out);
+  // Inline for the usual case, nothing under way (every message of the relay passes here).
+  Walk walk(net::Stream& in, net::Outbox* out) {
+    if (fwd_left_ == 0 && skip_left_ == 0) return Walk::Boundary;
+    return walk_rest(in, out);
+  }
 
   // The `wire`-byte message at the scan position is dropped: what is buffered now, and the
   // rest as it arrives (walk).
@@ -42,6 +46,8 @@ class MessageCursor {
   [[nodiscard]] std::uint32_t skipping() const { return skip_left_; }
 
  private:
+  Walk walk_rest(net::Stream& in, net::Outbox* out);
+
   std::uint32_t fwd_left_ = 0;   // rest of a message being streamed on
   std::uint32_t skip_left_ = 0;  // rest of a message being dropped
 };
