@@ -10,50 +10,12 @@ import time
 
 import pytest
 
-from sluice_it.util import wait_until
 from sluice_it.wire import WireConn, error_fields, message, query_message
+from sluice_it.traffic import Background
 
 pytestmark = pytest.mark.sluice_only("bounds on client input (issue 11)")
 
 MiB = 1 << 20
-
-
-class Background:
-    """Clients looping `SELECT n` through the pooler; records the slowest answer."""
-
-    def __init__(self, pooler, n: int):
-        self.stop = threading.Event()
-        self.errors: list = []
-        self.count = 0
-        self.worst = 0.0
-        self.threads = [threading.Thread(target=self._run, args=(pooler,), daemon=True)
-                        for _ in range(n)]
-
-    def _run(self, pooler):
-        try:
-            with pooler.connect(application_name="background") as c:
-                i = 0
-                while not self.stop.is_set():
-                    i += 1
-                    t0 = time.monotonic()
-                    assert c.execute("select %s::int", (i,)).fetchone() == (i,)
-                    self.worst = max(self.worst, time.monotonic() - t0)
-                    self.count += 1
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.errors.append(exc)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        wait_until(lambda: self.count > 0 or self.errors, 10, "background clients running")
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(20)
-        assert not self.errors, self.errors
-        assert self.worst < 5.0, f"a background query waited {self.worst:.1f}s"
 
 
 def timed_select(pooler, limit: float) -> None:
@@ -109,7 +71,7 @@ def test_parse_claiming_over_1gib_holds_no_server(make_pooler, workers):
     try:
         for w in hostile:
             w.login("app", "appdb")
-        with Background(pooler, 2):
+        with Background(pooler, max_step=5.0, n=2):
             before = rss_kib(pooler.pid)
             payload = parse_header(b"big", 0x60000000) + b"select 1 " * (4 * MiB // 9)
             senders = [threading.Thread(target=send_quietly, args=(w, payload), daemon=True)
@@ -135,7 +97,7 @@ def test_named_parse_over_whole_read_cap_is_refused(make_pooler):
     is refused with 54000 as soon as its name is seen, never buffered."""
     pooler = make_pooler(pool_mode="transaction", default_pool_size=1, max_prepared_statements=100,
                          query_wait_timeout=30)
-    with Background(pooler, 2), WireConn(pooler.host, pooler.port, timeout=10) as w:
+    with Background(pooler, max_step=5.0, n=2), WireConn(pooler.host, pooler.port, timeout=10) as w:
         w.login("app", "appdb")
         before = rss_kib(pooler.pid)
         payload = parse_header(b"big", 900 * MiB) + b"select 1 " * (8 * MiB // 9)
@@ -153,7 +115,7 @@ def test_named_bind_streams_past_its_names(make_pooler):
     value goes through without sluice holding it."""
     pooler = make_pooler(pool_mode="transaction", default_pool_size=1, max_prepared_statements=100,
                          query_wait_timeout=30)
-    with Background(pooler, 2), WireConn(pooler.host, pooler.port, timeout=20) as w:
+    with Background(pooler, max_step=5.0, n=2), WireConn(pooler.host, pooler.port, timeout=20) as w:
         w.login("app", "appdb")
         w.send(message(b"P", b"len\0select length($1::text)\0\0\0") + message(b"S"))
         assert [m[0] for m in w.read_until_ready()] == [b"1", b"Z"]
@@ -176,7 +138,7 @@ def test_length_over_postgres_limit_is_refused_at_once(make_pooler, pg):
     connection with nothing said): sluice refuses them itself with 08P01, before a server is
     involved, and the others go on."""
     pooler = make_pooler(pool_mode="transaction", default_pool_size=1, query_wait_timeout=30)
-    with Background(pooler, 2):
+    with Background(pooler, max_step=5.0, n=2):
         for data in (b"Q" + struct.pack("!I", 0x3FFFFFFF) + b"select 1",
                      b"S" + struct.pack("!I", 20000) + b"\0" * 100,
                      b"D" + struct.pack("!I", 10005) + b"S"):
@@ -192,7 +154,7 @@ def test_max_packet_size_is_capped_and_lengths_do_not_wrap(make_pooler):
     """max_packet_size 4294967295 (a value PgBouncer's parser takes) is capped: a length word
     of 0xFFFFFFFF is refused as too long, never taken as a 0-byte message (a 32-bit wrap)."""
     pooler = make_pooler(pool_mode="transaction", default_pool_size=1, max_packet_size=4294967295)
-    with Background(pooler, 2):
+    with Background(pooler, max_step=5.0, n=2):
         for kind in (b"Q", b"P", b"B", b"d", b"X"):
             with WireConn(pooler.host, pooler.port) as w:
                 w.login("app", "appdb")
@@ -268,7 +230,7 @@ def test_query_too_large_to_inspect_on_a_busy_pool(make_pooler, workers):
     def check(c):
         seen.append(c.execute("show search_path").fetchone()[0])
 
-    with Background(pooler, 3) as bg, pooler.connect() as a:
+    with Background(pooler, max_step=5.0, n=3) as bg, pooler.connect() as a:
         for _ in range(3):
             a.execute(padded("set search_path to bounds_z; select 1", 1_500_000))
             for _ in range(3):
@@ -290,7 +252,7 @@ def test_sync_storm_during_copy_does_not_stall_the_worker(make_pooler, pg, worke
            dbname="appdb")
     pooler = make_pooler(pool_mode="transaction", default_pool_size=2, workers=workers,
                          query_wait_timeout=30)
-    with Background(pooler, 2) as bg, WireConn(pooler.host, pooler.port, timeout=30) as w:
+    with Background(pooler, max_step=5.0, n=2) as bg, WireConn(pooler.host, pooler.port, timeout=30) as w:
         w.login("app", "appdb")
         w.send(query_message("copy bounds_copy from stdin"))
         assert w.read_message()[0] == b"G"
@@ -317,7 +279,7 @@ QUEUE_FLOOD = {
 def test_full_request_queue_closes_the_client(make_pooler, pg, case):
     pooler = make_pooler(pool_mode="transaction", default_pool_size=2, max_prepared_statements=100,
                          query_wait_timeout=30)
-    with Background(pooler, 1), WireConn(pooler.host, pooler.port, timeout=30) as w:
+    with Background(pooler, max_step=5.0, n=1), WireConn(pooler.host, pooler.port, timeout=30) as w:
         w.login("app", "appdb")
         w.send(message(b"P", b"st\0select 1\0\0\0") + message(b"S"))
         assert [m[0] for m in w.read_until_ready()] == [b"1", b"Z"]

@@ -3,10 +3,9 @@
 # more clients than servers, most with background traffic and on workers=1 and 2: a role left
 # on a server shows up in the next client's current_user / session_user, or as another
 # tenant's rows under row-level security.
-import threading
-
 import psycopg
 import pytest
+from sluice_it.traffic import Background, run_clients
 
 pytestmark = pytest.mark.sluice_only("session state in transaction pooling")
 
@@ -75,60 +74,17 @@ def who(conn) -> tuple[str, str]:
     return tuple(conn.execute("select current_user::text, session_user::text").fetchone())
 
 
-def connect_super(pooler, **kw):
-    return pooler.connect(user=SUPER, password=SUPER_PW, **kw)
-
-
-class Background:
+def background(pooler, n, user="app", password=None):
     """Clients looping a query until stopped: the busy pool every test runs on. They check
     that they never run under a role they did not ask for."""
-
-    def __init__(self, pooler, n, user="app", password=None):
-        self.stop = threading.Event()
-        self.errors = []
-        self.count = 0
-        self.threads = [threading.Thread(target=self._run, args=(pooler, user, password),
-                                         daemon=True) for _ in range(n)]
-
-    def _run(self, pooler, user, password):
-        try:
-            with pooler.connect(user=user, password=password,
-                                application_name="background") as c:
-                while not self.stop.is_set():
-                    got = who(c)
-                    assert got == (user, user), f"background client runs as {got}"
-                    self.count += 1
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.errors.append(exc)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(20)
-        assert not self.errors, self.errors
+    def step(c, _i):
+        got = who(c)
+        assert got == (user, user), f"background client runs as {got}"
+    return Background(pooler, n, step=step, user=user, password=password)
 
 
-def run_clients(fns, timeout=45):
-    errors = []
-
-    def wrap(fn):
-        try:
-            fn()
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wrap, args=(fn,), daemon=True) for fn in fns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not errors, errors
-    assert not any(t.is_alive() for t in threads), "clients did not finish in time"
+def connect_super(pooler, **kw):
+    return pooler.connect(user=SUPER, password=SUPER_PW, **kw)
 
 
 # ---------------------------------------------------------------- SET ROLE
@@ -137,7 +93,7 @@ def run_clients(fns, timeout=45):
 @pytest.mark.parametrize("workers", WORKERS)
 def test_set_role_follows_its_client_and_never_reaches_another(make_pooler, workers):
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 2), pooler.connect() as a, pooler.connect() as b:
+    with background(pooler, 2), pooler.connect() as a, pooler.connect() as b:
         a.execute("set role rt_tenant_a")
         for _ in range(20):  # B and the background take the only server in between
             assert who(b) == ("app", "app")
@@ -156,7 +112,7 @@ def test_set_role_follows_its_client_and_never_reaches_another(make_pooler, work
 @pytest.mark.parametrize("workers", WORKERS)
 def test_set_session_authorization_never_reaches_another_client(make_pooler, workers):
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 2, user=SUPER, password=SUPER_PW), \
+    with background(pooler, 2, user=SUPER, password=SUPER_PW), \
             connect_super(pooler) as a, connect_super(pooler) as b, connect_super(pooler) as c:
         a.execute("set session authorization app")
         a.execute("set role rt_tenant_a")
@@ -190,7 +146,7 @@ def test_superuser_only_setting_under_a_session_user_is_replayed(make_pooler, wo
     shows the SQL; this end-to-end guard also passes without that change, where the server's
     identity was already reset between these clients)."""
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 1, user=SUPER, password=SUPER_PW), \
+    with background(pooler, 1, user=SUPER, password=SUPER_PW), \
             connect_super(pooler) as a, connect_super(pooler) as b:
         a.execute("set lo_compat_privileges = off")
         a.execute("set session authorization app")
@@ -229,7 +185,7 @@ def test_rls_tenants_each_see_only_their_rows(make_pooler, workers):
                         f"client of {role} saw {owners} ({count} rows) as {me}"
         return fn
 
-    with Background(pooler, 2):
+    with background(pooler, 2):
         run_clients([tenant(TENANTS[i % 2], i) for i in range(6)], timeout=50)
 
 
@@ -239,7 +195,7 @@ def test_rls_tenants_each_see_only_their_rows(make_pooler, workers):
 @pytest.mark.parametrize("workers", WORKERS)
 def test_role_set_in_a_procedure_or_do_block(make_pooler, workers):
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 1), pooler.connect() as a, pooler.connect() as b, \
+    with background(pooler, 1), pooler.connect() as a, pooler.connect() as b, \
             pooler.connect() as c:
         a.execute("call rt_become_proc('rt_tenant_a')")
         c.execute("do $$begin set role rt_tenant_b; end$$")
@@ -296,7 +252,7 @@ def test_security_definer_functions_do_not_change_the_role(make_pooler):
 @pytest.mark.parametrize("workers", WORKERS)
 def test_set_local_role_and_rolled_back_role_do_not_stick(make_pooler, workers):
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 1), pooler.connect(autocommit=False) as a, pooler.connect() as b:
+    with background(pooler, 1), pooler.connect(autocommit=False) as a, pooler.connect() as b:
         a.execute("set local role rt_tenant_a")
         assert who(a) == ("rt_tenant_a", "app")
         a.commit()
@@ -328,7 +284,7 @@ def test_role_set_by_protocol_prepared_statements(make_pooler, workers):
     """psycopg with prepare_threshold=0: set_config('role') runs as a named statement; only its
     first execution has a Parse, the later ones are Bind/Execute alone."""
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 1), pooler.connect(prepare_threshold=0) as a, \
+    with background(pooler, 1), pooler.connect(prepare_threshold=0) as a, \
             pooler.connect(prepare_threshold=0) as b:
         for role in ("rt_tenant_a", "rt_tenant_b", "rt_tenant_a", "none", "rt_tenant_b"):
             a.execute("select pg_catalog.set_config('role', %s, false)", [role])
@@ -343,7 +299,7 @@ def test_role_set_by_protocol_prepared_statements(make_pooler, workers):
 def test_role_set_by_sql_prepared_statements(make_pooler, workers):
     """SQL PREPARE / EXECUTE: what the EXECUTE runs is what the PREPARE said."""
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 1), pooler.connect() as a, pooler.connect() as b:
+    with background(pooler, 1), pooler.connect() as a, pooler.connect() as b:
         a.execute("prepare become(text) as select pg_catalog.set_config('role', $1, false)")
         for role in ("rt_tenant_a", "rt_tenant_b", "none", "rt_tenant_a"):
             a.execute(f"execute become('{role}')")
@@ -356,7 +312,7 @@ def test_role_set_by_sql_prepared_statements(make_pooler, workers):
 @pytest.mark.parametrize("workers", WORKERS)
 def test_role_with_an_advisory_lock_pin(make_pooler, workers):
     pooler = tx_pooler(make_pooler, 2, workers)
-    with Background(pooler, 2), pooler.connect() as a, pooler.connect() as b:
+    with background(pooler, 2), pooler.connect() as a, pooler.connect() as b:
         a.execute("set role rt_tenant_a")
         a.execute("select pg_advisory_lock(1616)")  # pinned, with its role
         pid = a.execute("select pg_backend_pid()").fetchone()[0]
@@ -424,7 +380,7 @@ def test_session_mode_server_reset_query_resets_roles(make_pooler):
 @pytest.mark.parametrize("workers", WORKERS)
 def test_session_characteristics_follow_their_client(make_pooler, workers):
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 1), pooler.connect() as a, pooler.connect() as b:
+    with background(pooler, 1), pooler.connect() as a, pooler.connect() as b:
         a.execute("set session characteristics as transaction isolation level serializable, "
                   "read only")
         for _ in range(10):
@@ -439,7 +395,7 @@ def test_custom_settings_follow_their_client(make_pooler, workers):
     """Custom settings (`app.tenant`, the other common way to pick a tenant for row-level
     security) are hidden from pg_settings like the role: read back by name."""
     pooler = tx_pooler(make_pooler, 1, workers)
-    with Background(pooler, 1), pooler.connect() as a, pooler.connect() as b, \
+    with background(pooler, 1), pooler.connect() as a, pooler.connect() as b, \
             pooler.connect(options="-c app.region=eu") as c:
         a.execute("set app.tenant = 'tenant-a'")
         b.execute("select set_config('app.tenant', 'tenant-b', false)")

@@ -3,51 +3,19 @@
 # error, everyone else carries on, and nothing crashes.
 import signal
 import struct
-import threading
 
 import pytest
 
 from sluice_it.fake_server import FakeServer, command_complete, data_row, ready, row_description
 from sluice_it.util import wait_until
 from sluice_it.wire import WireConn, error_fields, message, query_message
+from sluice_it.traffic import Background
 
 pytestmark = pytest.mark.sluice_only("issue 17: server faults")
 
 WORKERS = [1, 2]
 COPY_BODY = 100_000  # the CopyData frame the client starts and does not finish at once
 COPY_HEAD = 1_000  # how much of it comes with the header
-
-
-class Background:
-    """Clients looping a query on a real database: everyone else, who must be unaffected."""
-
-    def __init__(self, pooler, n, dbname="appdb"):
-        self.stop = threading.Event()
-        self.errors = []
-        self.count = 0
-        self.threads = [threading.Thread(target=self._run, args=(pooler, dbname), daemon=True)
-                        for _ in range(n)]
-
-    def _run(self, pooler, dbname):
-        try:
-            with pooler.connect(dbname=dbname, application_name="background") as c:
-                while not self.stop.is_set():
-                    assert c.execute("select 7").fetchone()[0] == 7
-                    self.count += 1
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.errors.append(exc)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        wait_until(lambda: self.count > 0 or self.errors, 20, "background traffic")
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(20)
-        assert not self.errors, self.errors
 
 
 def with_fake_db(make_pooler, fake: FakeServer, **settings):
