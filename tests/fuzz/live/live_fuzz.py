@@ -44,6 +44,14 @@ def log(msg: str) -> None:
     print(f"[live-fuzz {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+HBA_RULES = """\
+local all all                   trust
+host  all md5user   127.0.0.1/32 md5
+host  all scramuser 127.0.0.1/32 scram-sha-256
+host  all all       127.0.0.1/32 trust
+"""
+
+
 class Target:
     """The Postgres cluster and the pooler under test (restartable)."""
 
@@ -72,6 +80,12 @@ class Target:
                         max_prepared_statements=a.prepared, query_wait_timeout=20)
         p = Pooler(self.binary, self.pg, os.path.join(self.root, f"pooler-{self.generation}"),
                    settings, None, None, None)
+        # Password exchanges to mutate: md5user logs in with md5 and scramuser with SCRAM (their
+        # passwords are in the auth file; the server side asks for the same), everyone else is
+        # trusted as before.
+        hba = os.path.join(p.dir, "hba.conf")
+        p._write(hba, HBA_RULES)
+        p.settings.update(auth_type="hba", auth_hba_file=hba)
         p.start()
         self.pooler = p
         return p

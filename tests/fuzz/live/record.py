@@ -285,6 +285,33 @@ def sc_wire_misc(port):
         _drain(w)
 
 
+def _login(port, user, password, *queries, sslmode="disable"):
+    """A psycopg login with a password exchange (the fuzzing pooler's hba asks md5user for
+    md5 and scramuser for SCRAM), then a few queries; a wrong password is tried first."""
+    try:
+        psycopg.connect(host="127.0.0.1", port=port, user=user, dbname="appdb",
+                        password=password + "-wrong", connect_timeout=10, sslmode=sslmode).close()
+    except psycopg.OperationalError:
+        pass
+    with psycopg.connect(host="127.0.0.1", port=port, user=user, dbname="appdb", password=password,
+                         connect_timeout=10, sslmode=sslmode, autocommit=True) as c:
+        for q in queries:
+            c.execute(q).fetchall()
+
+
+def sc_auth_md5(port):
+    _login(port, "md5user", "md5-pw", "select current_user", "select 1")
+
+
+def sc_auth_scram(port):
+    _login(port, "scramuser", "scram-pw", "select current_user", "select 2")
+    # psql too (libpq's SCRAM client, channel binding not offered without TLS).
+    env = {**_env(), "PGPASSWORD": "scram-pw"}
+    subprocess.run(["psql", "-X", "-q", "-c", "select 3",
+                    f"host=127.0.0.1 port={port} user=scramuser dbname=appdb sslmode=disable"],
+                   capture_output=True, timeout=30, env=env)
+
+
 def _drain(w, wait: float = 0.3) -> None:
     deadline = time.monotonic() + wait
     try:
@@ -310,6 +337,8 @@ SCENARIOS = {
     "psycopg_cancel": sc_psycopg_cancel,
     "psycopg_options": sc_psycopg_options,
     "wire_misc": sc_wire_misc,
+    "auth_md5": sc_auth_md5,
+    "auth_scram": sc_auth_scram,
 }
 
 
