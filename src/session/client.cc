@@ -165,7 +165,7 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
     (void)io.flush(err);
   }
   if (server != nullptr) detach_server_on_close();
-  tracker_.release_pin();
+  tracker_.release_pin(*this);
   if (state == ClientState::Waiting || state == ClientState::LoginWait) {
     if (pool != nullptr && !worker.pools->cancel_wait(*pool, *this)) zombie_ = true;
   }

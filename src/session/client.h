@@ -219,7 +219,7 @@ class Client final : public net::Pollable,
   std::unique_ptr<Login> login_;            // from the first byte to the welcome
   pool::PoolCounters* counters_ = nullptr;  // this worker's slot of the pool's counters
   // Session state in transaction pooling; need_whole_ fills the tracker's tail padding.
-  [[no_unique_address]] SessionTracker tracker_{*this};
+  [[no_unique_address]] SessionTracker tracker_;
   std::uint32_t need_whole_ = 0;  // a message to inspect needs this many bytes buffered
   std::unique_ptr<ConsoleExtended> console_ext_;  // console extended protocol, on first use
 

@@ -120,7 +120,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
         if (!sql::needs_parse(text)) break;  // the common case: costs a few dozen instructions
         if (auto e = sql::effects_of_parsed(text)) {
           std::string why;
-          auto v = tracker_.apply_effects(s, *e, why);
+          auto v = tracker_.apply_effects(*this, s, *e, why);
           if (request_overflow_) return close_queue_full();
           if (v == SessionTracker::Verdict::Refused) return send_refusal(type, body, wire, why);
         }
@@ -547,7 +547,7 @@ bool Client::handle_swallowed_server_frame(char type, std::string_view body) {
     tracker_.replayed(*server);
     return true;
   }
-  return tracker_.probe_frame(*server, type, body);
+  return tracker_.probe_frame(*this, *server, type, body);
 }
 
 }  // namespace sluice::session

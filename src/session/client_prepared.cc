@@ -94,7 +94,7 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
     if (auto e = sql::effects_of_parsed(query)) {
       effects = e;
       std::string why;
-      if (tracker_.apply_effects(*server, *e, why) == SessionTracker::Verdict::Refused) {
+      if (tracker_.apply_effects(*this, *server, *e, why) == SessionTracker::Verdict::Refused) {
         return send_refusal(proto::fe::kParse, body, wire, why);
       }
     }

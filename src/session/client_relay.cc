@@ -341,13 +341,13 @@ void Client::detach_server_on_close() {
                s->io.unscanned() == 0 && s->io.out.empty();
   if (tracker_.loaded()) {
     std::vector<std::string> unused;
-    tracker_.reset_on_close(*s, unused);  // gives the pin back
+    tracker_.reset_on_close(*this, *s, unused);  // gives the pin back
     s->close("client gone after LOAD");
     return;
   }
   if (!quiet) {
     std::vector<std::string> none;
-    tracker_.reset_on_close(*s, none);
+    tracker_.reset_on_close(*this, *s, none);
     s->close("client disconnect while server was not ready");
     return;
   }
@@ -355,7 +355,7 @@ void Client::detach_server_on_close() {
   worker.buffers().release_if_empty(s->io.in);
   std::vector<std::string> sqls;
   if (s->requests.tx_status() != 'I') sqls.emplace_back("ROLLBACK");
-  tracker_.reset_on_close(*s, sqls);  // state of a pinned client: DISCARD ALL
+  tracker_.reset_on_close(*this, *s, sqls);  // state of a pinned client: DISCARD ALL
   bool reset = pool->mode == config::PoolMode::Session || st.server_reset_query_always;
   if (reset && !st.server_reset_query.empty()) {
     sqls.push_back(st.server_reset_query);

@@ -47,7 +47,8 @@ void SessionTracker::parameter_status(pool::ServerConn& s, std::string_view name
 
 // The server must know the client's SQL-level prepared statement `name` before EXECUTE or
 // DEALLOCATE reaches it: replay the client's PREPARE where it is missing or different.
-void SessionTracker::ensure_sql_prepared(pool::ServerConn& s, const std::string& name) {
+void SessionTracker::ensure_sql_prepared(TrackerHost& host, pool::ServerConn& s,
+                                         const std::string& name) {
   ClientSession& ss = sess();
   if (!s.sql_prepared)
     s.sql_prepared = std::make_unique<std::unordered_map<std::string, std::string>>();
@@ -55,22 +56,22 @@ void SessionTracker::ensure_sql_prepared(pool::ServerConn& s, const std::string&
   if (it == ss.sql_prepared.end()) {
     // Not this client's: if another client left one of that name here, it must not run it
     // (I2); drop it so that the server answers "does not exist" as it would directly.
-    if (s.sql_prepared->erase(name) != 0) host_.tracker_inject("DEALLOCATE " + quote_ident(name));
+    if (s.sql_prepared->erase(name) != 0) host.tracker_inject("DEALLOCATE " + quote_ident(name));
     return;
   }
   auto have = s.sql_prepared->find(name);
   if (have != s.sql_prepared->end() && have->second == it->second) return;
-  if (have != s.sql_prepared->end()) host_.tracker_inject("DEALLOCATE " + quote_ident(name));
-  host_.tracker_inject(it->second);
+  if (have != s.sql_prepared->end()) host.tracker_inject("DEALLOCATE " + quote_ident(name));
+  host.tracker_inject(it->second);
   (*s.sql_prepared)[name] = it->second;
 }
 
-SessionTracker::Verdict SessionTracker::apply_effects(pool::ServerConn& s, const sql::Effects& e,
-                                                      std::string& refusal) {
+SessionTracker::Verdict SessionTracker::apply_effects(TrackerHost& host, pool::ServerConn& s,
+                                                      const sql::Effects& e, std::string& refusal) {
   if (e.parse_error) return Verdict::Go;  // the server refuses it itself
   ClientSession& ss = sess();
   if (e.pin_reason != nullptr && !ss.pin_counted) {
-    if (!host_.tracker_try_pin()) {
+    if (!host.tracker_try_pin()) {
       refusal = std::string("too many pinned connections in this pool: cannot keep a server for ") +
                 e.pin_reason + " (max_pinned_servers)";
       return Verdict::Refused;
@@ -85,15 +86,15 @@ SessionTracker::Verdict SessionTracker::apply_effects(pool::ServerConn& s, const
         if (ss.sql_prepared.count(op.name) != 0) {
           // The client has one of that name: the server must have it too, so that it refuses
           // this PREPARE ("already exists") as a direct connection would.
-          ensure_sql_prepared(s, op.name);
+          ensure_sql_prepared(host, s, op.name);
         } else if (s.sql_prepared && s.sql_prepared->count(op.name) != 0) {
           // Left by another client: make room for this one's.
-          host_.tracker_inject("DEALLOCATE " + quote_ident(op.name));
+          host.tracker_inject("DEALLOCATE " + quote_ident(op.name));
           s.sql_prepared->erase(op.name);
         }
         break;
       case sql::Effects::Op::Deallocate:
-        ensure_sql_prepared(s, op.name);
+        ensure_sql_prepared(host, s, op.name);
         break;
       default:
         break;
@@ -101,7 +102,7 @@ SessionTracker::Verdict SessionTracker::apply_effects(pool::ServerConn& s, const
     ss.pending_ops.push_back({seq, op.op, op.name, op.text});
   }
   for (const auto& name : e.executes) {
-    ensure_sql_prepared(s, name);
+    ensure_sql_prepared(host, s, name);
     // EXECUTE runs what the PREPARE said (set_config('role', $1, false), say): its effects.
     if (auto it = ss.sql_prepared.find(name); it != ss.sql_prepared.end()) {
       if (auto pe = sql::effects_of(it->second)) note_effects(*pe);
@@ -229,7 +230,8 @@ void SessionTracker::start_probe(pool::ServerConn& s) {
   (void)s.io.out.commit_synth(mark);
 }
 
-bool SessionTracker::probe_frame(pool::ServerConn& s, char type, std::string_view body) {
+bool SessionTracker::probe_frame(TrackerHost& host, pool::ServerConn& s, char type,
+                                 std::string_view body) {
   ClientSession& ss = *sess_;
   proto::BodyReader r(body);
   switch (type) {
@@ -275,30 +277,30 @@ bool SessionTracker::probe_frame(pool::ServerConn& s, char type, std::string_vie
   }
   if (type != proto::be::kReadyForQuery) return false;
   probing_ = false;
-  finish_probe(s);
+  finish_probe(host, s);
   return true;
 }
 
-void SessionTracker::finish_probe(pool::ServerConn& s) {
+void SessionTracker::finish_probe(TrackerHost& host, pool::ServerConn& s) {
   ClientSession& ss = *sess_;
   bool failed = ss.probe_failed;
   if (failed) {
     // What the server holds is unknown (a role, settings, locks): it serves nobody else, and
     // this client, whose session is that unknown state, ends after its request's answer.
     core::log(core::LogLevel::Warning, "{} session probe failed: S-{} is closed",
-              host_.tracker_log_prefix(), s.id);
+              host.tracker_log_prefix(), s.id);
     s.close_requested = true;
   } else {
     if (ss.settings_dirty && ss.custom_overflow) {
       core::log(core::LogLevel::Warning,
                 "{} more custom settings than sluice reads back: S-{} is closed when released",
-                host_.tracker_log_prefix(), s.id);
+                host.tracker_log_prefix(), s.id);
       s.close_requested = true;
     }
     if (ss.uninspected) {
       core::log(core::LogLevel::Log,
                 "{} ran a statement too large to inspect: S-{} is closed when released",
-                host_.tracker_log_prefix(), s.id);
+                host.tracker_log_prefix(), s.id);
       s.close_requested = true;
     }
     if (ss.settings_dirty) {
@@ -310,25 +312,25 @@ void SessionTracker::finish_probe(pool::ServerConn& s) {
       const char* reason = ss.loaded ? "load" : ss.probe_reason;
       if (has) {
         if (ss.pin_reason == nullptr) {
-          if (!ss.pin_counted && !host_.tracker_try_pin()) {
-            host_.tracker_close(
+          if (!ss.pin_counted && !host.tracker_try_pin()) {
+            host.tracker_close(
                 "pin limit reached", proto::sqlstate::kTooManyConnections,
                 std::string("too many pinned connections in this pool (") + reason + ")");
             return;
           }
           ss.pin_counted = true;
           ss.pinned_since = s.worker->loop().now();
-          core::log(core::LogLevel::Log, "{} pinned to S-{}: {}", host_.tracker_log_prefix(), s.id,
+          core::log(core::LogLevel::Log, "{} pinned to S-{}: {}", host.tracker_log_prefix(), s.id,
                     reason);
         }
         ss.pin_reason = reason;
       } else {
         if (ss.pin_reason != nullptr) {
-          core::log(core::LogLevel::Log, "{} unpinned from S-{}", host_.tracker_log_prefix(), s.id);
+          core::log(core::LogLevel::Log, "{} unpinned from S-{}", host.tracker_log_prefix(), s.id);
         }
         ss.pin_reason = nullptr;
         if (ss.pin_counted) {
-          host_.tracker_unpin();
+          host.tracker_unpin();
           ss.pin_counted = false;
         }
       }
@@ -337,23 +339,24 @@ void SessionTracker::finish_probe(pool::ServerConn& s) {
   ss.probe_settings.clear();
   ss.settings_dirty = ss.state_check = ss.uninspected = false;
   if (held_rfq_ != 0) {
-    host_.tracker_send_ready(held_rfq_);
+    host.tracker_send_ready(held_rfq_);
     held_rfq_ = 0;
   }
   if (failed) {
-    host_.tracker_close("session state could not be read back", proto::sqlstate::kConnectionFailure,
-                        "sluice could not read the session state back from the server");
+    host.tracker_close("session state could not be read back", proto::sqlstate::kConnectionFailure,
+                       "sluice could not read the session state back from the server");
   }
 }
 
-void SessionTracker::release_pin() {
+void SessionTracker::release_pin(TrackerHost& host) {
   if (sess_ != nullptr && sess_->pin_counted) {
-    host_.tracker_unpin();
+    host.tracker_unpin();
     sess_->pin_counted = false;
   }
 }
 
-void SessionTracker::reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls) {
+void SessionTracker::reset_on_close(TrackerHost& host, pool::ServerConn& s,
+                                    std::vector<std::string>& sqls) {
   if (!sess_) return;
   ClientSession& ss = *sess_;
   if ((ss.settings_dirty && s.requests.tx_status() == 'I') || ss.uninspected) {
@@ -365,7 +368,7 @@ void SessionTracker::reset_on_close(pool::ServerConn& s, std::vector<std::string
     s.forget_session_state();
   }
   if (ss.pin_counted) {
-    host_.tracker_unpin();
+    host.tracker_unpin();
     ss.pin_counted = false;
   }
   ss.pin_reason = nullptr;

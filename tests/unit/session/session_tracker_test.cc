@@ -123,7 +123,7 @@ class SessionTrackerTest : public ::testing::Test {
     auto e = effects(text);
     EXPECT_NE(e, nullptr) << text;
     std::string why;
-    auto v = e ? tracker_.apply_effects(*server_, *e, why) : SessionTracker::Verdict::Go;
+    auto v = e ? tracker_.apply_effects(host_, *server_, *e, why) : SessionTracker::Verdict::Go;
     if (refusal != nullptr) *refusal = why;
     return v;
   }
@@ -158,7 +158,7 @@ class SessionTrackerTest : public ::testing::Test {
       std::string_view body(server_->io.scan_ptr() + proto::kHeaderLen, h.body_size());
       server_->io.scan += h.wire();
       ++frames;
-      if (tracker_.probe_frame(*server_, h.type, body)) return frames;
+      if (tracker_.probe_frame(host_, *server_, h.type, body)) return frames;
     }
     return -frames;  // not over
   }
@@ -188,7 +188,7 @@ class SessionTrackerTest : public ::testing::Test {
   SocketPair pair_;
   std::unique_ptr<pool::ServerConn> server_;
   FakeHost host_;
-  SessionTracker tracker_{host_};
+  SessionTracker tracker_;
 };
 
 // ---------------------------------------------------------------- decisions
@@ -208,7 +208,7 @@ TEST_F(SessionTrackerTest, SetLocalOwesNothing) {
   // It ends with its transaction: nothing outlives it on the server.
   if (auto e = effects("SET LOCAL search_path = app")) {
     std::string why;
-    EXPECT_EQ(tracker_.apply_effects(*server_, *e, why), SessionTracker::Verdict::Go);
+    EXPECT_EQ(tracker_.apply_effects(host_, *server_, *e, why), SessionTracker::Verdict::Go);
   }
   EXPECT_FALSE(tracker_.read_back_owed());
 }
@@ -259,12 +259,12 @@ TEST_F(SessionTrackerTest, ListenAndTempTablesOweAProbe) {
   EXPECT_EQ(apply("LISTEN jobs"), SessionTracker::Verdict::Go);
   EXPECT_TRUE(ss().state_check);
   EXPECT_EQ(host_.pins, 1);
-  SessionTracker other(host_);
+  SessionTracker other;
   other.configure(true, true);
   auto e = effects("CREATE TEMP TABLE t (x int)");
   ASSERT_NE(e, nullptr);
   std::string why;
-  EXPECT_EQ(other.apply_effects(*server_, *e, why), SessionTracker::Verdict::Go);
+  EXPECT_EQ(other.apply_effects(host_, *server_, *e, why), SessionTracker::Verdict::Go);
   EXPECT_TRUE(other.session()->state_check);
   EXPECT_FALSE(other.session()->settings_dirty);
 }
@@ -355,7 +355,7 @@ TEST_F(SessionTrackerTest, ResetQueryIsCompletedSoThatWhatTheServerHoldsStaysKno
 TEST_F(SessionTrackerTest, LeavingWithAReadBackOwedClosesTheServer) {
   ASSERT_EQ(apply("SET ROLE bob"), SessionTracker::Verdict::Go);
   std::vector<std::string> sqls;
-  tracker_.reset_on_close(*server_, sqls);
+  tracker_.reset_on_close(host_, *server_, sqls);
   EXPECT_TRUE(server_->close_requested);
   EXPECT_TRUE(sqls.empty());
 }
@@ -365,7 +365,7 @@ TEST_F(SessionTrackerTest, LeavingPinnedDiscardsTheSessionAndGivesTheSlotBack) {
   ASSERT_EQ(host_.pins, 1);
   std::vector<std::string> sqls;
   server_->requests.set_tx_status('T');
-  tracker_.reset_on_close(*server_, sqls);
+  tracker_.reset_on_close(host_, *server_, sqls);
   EXPECT_EQ(sqls, (std::vector<std::string>{"DISCARD ALL"}));
   EXPECT_FALSE(server_->close_requested);
   EXPECT_EQ(host_.pins, 0);
@@ -484,7 +484,7 @@ TEST_F(SessionTrackerTest, LeavingAfterAnUninspectedTextClosesTheServer) {
   tracker_.mark_uninspected();
   std::vector<std::string> sqls;
   server_->requests.set_tx_status('T');
-  tracker_.reset_on_close(*server_, sqls);
+  tracker_.reset_on_close(host_, *server_, sqls);
   EXPECT_TRUE(server_->close_requested);
 }
 
