@@ -301,6 +301,29 @@ TEST_F(SessionTrackerTest, APrepareWhoseRequestFailedIsForgotten) {
   EXPECT_TRUE(ss().sql_prepared.empty());
 }
 
+TEST_F(SessionTrackerTest, DeallocateForgetsOnBothSidesOnItsTag) {
+  ASSERT_EQ(apply("PREPARE q AS SELECT 1"), SessionTracker::Verdict::Go);
+  tracker_.on_command_tag(*server_, "PREPARE");
+  ASSERT_EQ(apply("DEALLOCATE q"), SessionTracker::Verdict::Go);
+  EXPECT_TRUE(host_.injected.empty());          // the server has it: nothing to replay first
+  EXPECT_EQ(ss().sql_prepared.count("q"), 1u);  // not before the server said so
+  tracker_.on_command_tag(*server_, "DEALLOCATE");
+  EXPECT_EQ(ss().sql_prepared.count("q"), 0u);
+  EXPECT_EQ(server_->sql_prepared->count("q"), 0u);
+}
+
+TEST_F(SessionTrackerTest, LoadPinsForGoodOnceTheProbeHasRun) {
+  ASSERT_EQ(apply("LOAD 'auto_explain'"), SessionTracker::Verdict::Go);
+  EXPECT_EQ(host_.pins, 1);
+  tracker_.on_command_tag(*server_, "LOAD");
+  EXPECT_TRUE(tracker_.loaded());
+  tracker_.start_probe(*server_);
+  (void)server_receives();
+  ASSERT_GT(server_answers_probe(probe_answer({}, {{"0", "0", "0", "0"}})), 0);
+  EXPECT_STREQ(tracker_.pin_reason(), "load");  // nothing the probe sees, still pinned
+  EXPECT_EQ(host_.pins, 1);
+}
+
 TEST_F(SessionTrackerTest, CustomSettingsPastSixtyFourOverflow) {
   for (int i = 0; i < 64; ++i) {
     ASSERT_EQ(apply("SET app.k" + std::to_string(i) + " = 'v'"), SessionTracker::Verdict::Go);
