@@ -165,10 +165,7 @@ void Client::close(std::string_view reason, const char* sqlstate, std::string_vi
     (void)io.flush(err);
   }
   if (server != nullptr) detach_server_on_close();
-  if (sess_ != nullptr && sess_->pin_counted) {
-    worker.pools->unpin(*pool);
-    sess_->pin_counted = false;
-  }
+  tracker_.release_pin(*this);
   if (state == ClientState::Waiting || state == ClientState::LoginWait) {
     if (pool != nullptr && !worker.pools->cancel_wait(*pool, *this)) zombie_ = true;
   }
@@ -255,13 +252,13 @@ void Client::check_timeouts(core::Micros now) {
     }
     case ClientState::Active: {
       if (server == nullptr) return;
-      if ((sync_rfq_ > 0 || probe_rfq_ > 0) && now >= server->internal_deadline) {
+      if ((sync_rfq_ > 0 || tracker_.probing()) && now >= server->internal_deadline) {
         // Sluice's own parameter sync or session probe got no answer in time: the server is
         // taken for broken, never given back.
         server_failed("internal query timeout");
         return;
       }
-      bool busy = !server->requests.idle() || sync_rfq_ > 0 || probe_rfq_ > 0;
+      bool busy = !server->requests.idle() || sync_rfq_ > 0 || tracker_.probing();
       if (busy && query_timeout_ > 0 && request_start != 0 &&
           now - request_start >= query_timeout_) {
         pool::ServerConn* s = server;
@@ -298,10 +295,10 @@ void Client::check_timeouts(core::Micros now) {
               "transaction timeout");
         return;
       }
-      if (!busy && tx == 'I' && sess_ != nullptr && sess_->pin_reason != nullptr &&
-          pinned_idle_timeout_ > 0 && now - last_activity >= pinned_idle_timeout_) {
+      if (!busy && tx == 'I' && tracker_.pin_reason() != nullptr && pinned_idle_timeout_ > 0 &&
+          now - last_activity >= pinned_idle_timeout_) {
         close("pinned_idle_timeout", proto::sqlstate::kIdleSessionTimeout,
-              std::string("pinned connection idle too long (") + sess_->pin_reason + ")");
+              std::string("pinned connection idle too long (") + tracker_.pin_reason() + ")");
         return;
       }
       if (!busy && tx == 'I' && client_idle_timeout_ > 0 &&

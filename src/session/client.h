@@ -22,6 +22,7 @@
 #include "session/console_extended.h"
 #include "session/login.h"
 #include "session/message_cursor.h"
+#include "session/session_tracker.h"
 #include "session/session_worker.h"
 
 namespace sluice::session {
@@ -47,7 +48,8 @@ class Client final : public net::Pollable,
                      public pool::Waiter,
                      public pool::ServerUser,
                      public core::ListHook<ClientListTag>,
-                     private LoginHost {
+                     private LoginHost,
+                     private TrackerHost {
  public:
   Client(SessionWorker& w, int fd, bool unix_socket);
   ~Client() override;
@@ -88,8 +90,8 @@ class Client final : public net::Pollable,
   static constexpr std::uint32_t kMaxWholeMessage = 1u << 20;
 
   // Session state pins (SHOW CLIENTS / SHOW PINS): the reason, or nullptr, and since when.
-  [[nodiscard]] const char* pin_reason() const { return sess_ ? sess_->pin_reason : nullptr; }
-  [[nodiscard]] core::Micros pinned_since() const { return sess_ ? sess_->pinned_since : 0; }
+  [[nodiscard]] const char* pin_reason() const { return tracker_.pin_reason(); }
+  [[nodiscard]] core::Micros pinned_since() const { return tracker_.pinned_since(); }
 
   // Identity (read by the console).
   std::uint64_t id;
@@ -190,23 +192,24 @@ class Client final : public net::Pollable,
   void queue_synth(std::string message);
   void emit_synth();
 
-  // session state (client_state.cc)
-  ClientSession& sess();
-  enum class Verdict : std::uint8_t { Go, Refused, Closed };
-  Verdict apply_effects(const sql::Effects& e, std::string& refusal);
-  void note_effects(const sql::Effects& e);  // what to read back after the transaction
-  void mark_uninspected();                   // a text too large to classify: assume the worst
-  void ensure_sql_prepared(const std::string& name);
+  // session state: the tracker decides (session_tracker.h); the I/O it asks for and the relay's
+  // side of it (client_state.cc)
+  ClientSession& sess() { return tracker_.sess(); }
+  [[nodiscard]] ClientSession* sess_ptr() const { return tracker_.session(); }
+  // A refused statement: the server raises the error in its place.
   Step send_refusal(char type, std::string_view body, std::uint32_t wire, const std::string& why);
   void inject_internal_query(std::string_view sql);
-  void on_command_tag(std::string_view tag);
-  void start_probe();
-  void probe_frame(char type, std::string_view body);
-  void finish_probe();
   void parameter_status(std::string_view name, std::string_view value);
-  void server_reset_on_close(pool::ServerConn& s, std::vector<std::string>& sqls);
-  [[nodiscard]] std::vector<std::string> server_reset_sqls(pool::ServerConn& s,
-                                                           const std::string& reset_query);
+  // TrackerHost
+  void tracker_inject(std::string_view sql) override { inject_internal_query(sql); }
+  void tracker_send_ready(char status) override { send_ready(status); }
+  void tracker_close(std::string_view reason, const char* sqlstate,
+                     std::string_view message) override {
+    close(reason, sqlstate, message);
+  }
+  bool tracker_try_pin() override { return worker.pools->try_pin(*pool); }
+  void tracker_unpin() override { worker.pools->unpin(*pool); }
+  [[nodiscard]] std::string tracker_log_prefix() const override { return log_prefix(); }
 
   // output helpers
   void send_error(const char* sqlstate, std::string_view message, bool fatal);
@@ -214,16 +217,11 @@ class Client final : public net::Pollable,
   void compute_limits();
 
   std::unique_ptr<Login> login_;            // from the first byte to the welcome
-  pool::SettingsPtr settings_;              // session settings this client wants on any server
   pool::PoolCounters* counters_ = nullptr;  // this worker's slot of the pool's counters
-  std::unique_ptr<ClientSession> sess_;     // transaction pooling state, on first use
-  std::unique_ptr<ConsoleExtended> console_ext_;  // console extended protocol, on first use
-  bool tracking_ = false;         // classify statements, read back, pin (not in session mode)
-  bool prepared_on_ = false;      // rename protocol-level named statements
+  // Session state in transaction pooling; need_whole_ fills the tracker's tail padding.
+  [[no_unique_address]] SessionTracker tracker_;
   std::uint32_t need_whole_ = 0;  // a message to inspect needs this many bytes buffered
-  std::uint32_t probe_rfq_ = 0;   // session probe in flight
-  char held_rfq_ = 0;             // the client's ReadyForQuery, held during the probe
-  // probe results
+  std::unique_ptr<ConsoleExtended> console_ext_;  // console extended protocol, on first use
 
   MessageCursor from_client_;   // the rest of a client message streamed to the server or dropped
   MessageCursor from_server_;   // the rest of a server message streamed to the client or dropped

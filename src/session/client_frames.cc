@@ -65,13 +65,13 @@ Client::Step Client::scan_client_frames() {
       if (server == nullptr || sync_rfq_ > 0) return Step::Stop;  // resumes on assignment/sync
       continue;
     }
-    if (sync_rfq_ > 0 || probe_rfq_ > 0) return Step::Stop;  // sluice's own query in flight
-    if (sess_ != nullptr && sess_->skip_to_sync) {
+    if (sync_rfq_ > 0 || tracker_.probing()) return Step::Stop;  // sluice's own query in flight
+    if (sess_ptr() != nullptr && sess_ptr()->skip_to_sync) {
       if (h.type != proto::fe::kSync) {  // the rest of a refused batch
         from_client_.skip(io, wire);
         continue;
       }
-      sess_->skip_to_sync = false;
+      sess_ptr()->skip_to_sync = false;
     }
     if (h.type == proto::fe::kTerminate) {
       close("client close request");
@@ -91,8 +91,9 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
   // The part of the body in the buffer (all of it, or the start of a message still arriving).
   std::string_view seen(io.scan_ptr() + proto::kHeaderLen,
                         std::min(wire, io.unscanned()) - proto::kHeaderLen);
-  bool prepared = prepared_on_ && (type == proto::fe::kParse || type == proto::fe::kBind ||
-                                   type == proto::fe::kDescribe || type == proto::fe::kClose);
+  bool prepared =
+      tracker_.prepared() && (type == proto::fe::kParse || type == proto::fe::kBind ||
+                              type == proto::fe::kDescribe || type == proto::fe::kClose);
   if (prepared && seen.size() >= 2) {
     // Unnamed portal and statement, or a portal Describe/Close: nothing to rename.
     if (type == proto::fe::kBind ? proto::bind_is_unnamed(seen)
@@ -100,7 +101,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
       prepared = false;
     }
   }
-  bool classify = tracking_ && (type == proto::fe::kQuery || type == proto::fe::kParse);
+  bool classify = tracker_.tracking() && (type == proto::fe::kQuery || type == proto::fe::kParse);
   if ((prepared || classify) && wire > kMaxWholeMessage) {
     // Too large to read whole (Describe and Close never are: the frame limits keep them small).
     Step st = forward_large_message(type, wire, seen, prepared);
@@ -119,10 +120,9 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
         if (!sql::needs_parse(text)) break;  // the common case: costs a few dozen instructions
         if (auto e = sql::effects_of_parsed(text)) {
           std::string why;
-          Verdict v = apply_effects(*e, why);
+          auto v = tracker_.apply_effects(*this, s, *e, why);
           if (request_overflow_) return close_queue_full();
-          if (v == Verdict::Closed) return Step::Stop;
-          if (v == Verdict::Refused) return send_refusal(type, body, wire, why);
+          if (v == SessionTracker::Verdict::Refused) return send_refusal(type, body, wire, why);
         }
         break;
       }
@@ -135,7 +135,7 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
                   "malformed Parse message");
             return Step::Stop;
           }
-          if (!tracking_ || !ts.needs_parse) break;
+          if (!tracker_.tracking() || !ts.needs_parse) break;
         }
         [[fallthrough]];
       case proto::fe::kBind:
@@ -158,14 +158,14 @@ Client::Step Client::forward_client_message(char type, std::uint32_t wire) {
   if (!s.io.out.add_forward(io.scan_ptr(), avail)) return Step::Blocked;
   bool was_idle = s.requests.idle();
   if (!s.requests.on_frontend(type)) return close_queue_full();
-  if (sess_ != nullptr &&
+  if (sess_ptr() != nullptr &&
       (type == proto::fe::kQuery || type == proto::fe::kSync || type == proto::fe::kFunctionCall)) {
-    ++sess_->rfq_sent;
+    ++sess_ptr()->rfq_sent;
   }
   turn_owed_ = false;
   if (was_idle && request_start == 0) request_start = worker.loop().now();
   (*counters_).received.add(wire);
-  if (sess_ != nullptr && sess_->retry.capturing) capture_for_retry(type, avail, wire);
+  if (sess_ptr() != nullptr && sess_ptr()->retry.capturing) capture_for_retry(type, avail, wire);
   from_client_.forwarded_start(io, avail, wire);
   return Step::Next;
 }
@@ -208,7 +208,7 @@ Client::Step Client::forward_large_message(char type, std::uint32_t wire, std::s
       return Step::NeedInput;
     }
     if (seen[0] == '\0') {
-      if (tracking_) mark_uninspected();
+      if (tracker_.tracking()) tracker_.mark_uninspected();
       return Step::Plain;
     }
     core::log(core::LogLevel::Warning, "{} named Parse of {} bytes refused", log_prefix(), wire);
@@ -217,13 +217,13 @@ Client::Step Client::forward_large_message(char type, std::uint32_t wire, std::s
           "unnamed statement");
     return Step::Stop;
   }
-  if (tracking_) mark_uninspected();
+  if (tracker_.tracking()) tracker_.mark_uninspected();
   return Step::Plain;
 }
 
 std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
   // The output must be able to take the run whole (it merges with a contiguous last segment).
-  if (s.io.out.free_segs() == 0 || (sess_ != nullptr && sess_->retry.capturing)) return 0;
+  if (s.io.out.free_segs() == 0 || (sess_ptr() != nullptr && sess_ptr()->retry.capturing)) return 0;
   const char* begin = io.scan_ptr();
   const char* p = begin;
   const char* end = begin + io.unscanned();
@@ -242,27 +242,27 @@ std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
     bool plain = false;
     switch (type) {
       case proto::fe::kBind:  // unnamed portal and statement: nothing to rename
-        plain = !prepared_on_ || proto::bind_is_unnamed(body);
+        plain = !tracker_.prepared() || proto::bind_is_unnamed(body);
         break;
       case proto::fe::kDescribe:
       case proto::fe::kClose:  // a portal: nothing to rename
-        plain = !prepared_on_ || proto::targets_portal(body);
+        plain = !tracker_.prepared() || proto::targets_portal(body);
         break;
       case proto::fe::kExecute:
       case proto::fe::kSync:
         plain = true;
         break;
       case proto::fe::kParse:
-        if (!prepared_on_ && !tracking_) {
+        if (!tracker_.prepared() && !tracker_.tracking()) {
           plain = true;
         } else if (proto::parse_is_unnamed(body) && len < kMaxWholeMessage) {
           // The unnamed statement: look at its text in one pass, nothing to rename.
           auto ts = sql::scan_text(body.data() + 1, body.data() + body.size());
-          plain = ts.terminated && (!tracking_ || !ts.needs_parse);
+          plain = ts.terminated && (!tracker_.tracking() || !ts.needs_parse);
         }
         break;
       case proto::fe::kQuery:
-        if (!tracking_) {
+        if (!tracker_.tracking()) {
           plain = true;
         } else if (len < kMaxWholeMessage) {
           plain = !sql::needs_parse(proto::QueryView::text_of(body));
@@ -278,7 +278,7 @@ std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
   auto n = static_cast<std::uint32_t>(p - begin);
   if (n == 0) return 0;
   (void)s.io.out.add_forward(begin, n);
-  if (sess_ != nullptr) sess_->rfq_sent += rfqs;
+  if (sess_ptr() != nullptr) sess_ptr()->rfq_sent += rfqs;
   turn_owed_ = false;
   if (was_idle && request_start == 0) request_start = worker.loop().now();
   (*counters_).received.add(n);
@@ -288,7 +288,7 @@ std::uint32_t Client::pass_client_run(pool::ServerConn& s) {
 
 // Copies the rest of a retry-able batch (Describe, Execute, Flush, Sync) as it is sent.
 void Client::capture_for_retry(char type, std::uint32_t avail, std::uint32_t wire) {
-  auto& r = sess_->retry;
+  auto& r = sess_ptr()->retry;
   bool ok = avail == wire && r.bytes.size() + wire <= ClientSession::kMaxRetryBytes &&
             (type == proto::fe::kDescribe || type == proto::fe::kExecute ||
              type == proto::fe::kFlush || type == proto::fe::kSync);
@@ -307,8 +307,8 @@ void Client::capture_for_retry(char type, std::uint32_t avail, std::uint32_t wir
 
 // Sends a batch again after its statement was prepared anew (the 0A000 retry).
 void Client::resend_retry() {
-  auto r = std::move(sess_->retry);
-  sess_->retry.reset();
+  auto r = std::move(sess_ptr()->retry);
+  sess_ptr()->retry.reset();
   pool::ServerConn& s = *server;
   ensure_server_statement(r.statement, RequestAction::Swallow);  // Close of the stale one, Parse
   std::size_t mark = s.io.out.synth_mark();
@@ -336,7 +336,7 @@ Client::Step Client::scan_server_frames() {
     }
     if (s.io.unscanned() == 0) return Step::NeedInput;
     if (pass_server_run(s) > 0) {
-      if (sess_ != nullptr) emit_synth();
+      if (sess_ptr() != nullptr) emit_synth();
       continue;
     }
     proto::Header h;
@@ -348,10 +348,10 @@ Client::Step Client::scan_server_frames() {
       return Step::Stop;
     }
     std::uint32_t wire = h.wire();
-    bool internal = sync_rfq_ > 0 || probe_rfq_ > 0;
+    bool internal = sync_rfq_ > 0 || tracker_.probing();
     bool whole = internal || h.type == proto::be::kReadyForQuery ||
                  h.type == proto::be::kParameterStatus || h.type == proto::be::kErrorResponse ||
-                 (sess_ != nullptr && h.type == proto::be::kCommandComplete);
+                 (sess_ptr() != nullptr && h.type == proto::be::kCommandComplete);
     if (whole && s.io.unscanned() < wire) {
       if (wire > kMaxInspectedFrame) {
         server_failed("server message too large");
@@ -389,7 +389,7 @@ Client::Step Client::scan_server_frames() {
       case proto::be::kReadyForQuery: {
         char status = body.empty() ? 'I' : body[0];
         s.requests.set_tx_status(status);
-        if (sess_ != nullptr && sess_->retry.pending) {
+        if (sess_ptr() != nullptr && sess_ptr()->retry.pending) {
           // The refused batch is over on the server; the client's Sync is answered by the
           // batch sent again.
           s.io.scan += wire;
@@ -400,13 +400,7 @@ Client::Step Client::scan_server_frames() {
           }
           continue;
         }
-        if (sess_ != nullptr && fwd) {
-          ++sess_->rfq_done;
-          while (!sess_->pending_ops.empty() &&
-                 sess_->pending_ops.front().rfq_seq <= sess_->rfq_done) {
-            sess_->pending_ops.pop_front();  // their request ended before their tag: failed
-          }
-        }
+        if (sess_ptr() != nullptr && fwd) tracker_.request_done();
         if (s.requests.idle()) {
           if (pool->mode == config::PoolMode::Statement && status != 'I') {
             // A transaction block in statement mode: the client is closed, as PgBouncer does;
@@ -424,10 +418,10 @@ Client::Step Client::scan_server_frames() {
             return Step::Stop;
           }
           after_request_done(status);
-          if (status == 'I' && sess_ != nullptr && (sess_->settings_dirty || sess_->state_check)) {
+          if (status == 'I' && tracker_.read_back_owed()) {
             // Sluice asks the server about session state first; the client hears that its
             // request is done only then, so nothing it does next can overtake the answer.
-            held_rfq_ = status;
+            tracker_.hold_ready(status);
             fwd = false;
           }
         }
@@ -463,13 +457,13 @@ Client::Step Client::scan_server_frames() {
         break;
       }
       case proto::be::kBindComplete:
-        if (sess_ != nullptr && sess_->retry.active()) sess_->retry.reset();
+        if (sess_ptr() != nullptr && sess_ptr()->retry.active()) sess_ptr()->retry.reset();
         break;  // it ran: no retry
       case proto::be::kCommandComplete:
-        if (sess_ != nullptr && fwd && !body.empty()) {
+        if (sess_ptr() != nullptr && fwd && !body.empty()) {
           std::string_view tag_text = body;
           if (tag_text.back() == '\0') tag_text.remove_suffix(1);
-          on_command_tag(tag_text);
+          tracker_.on_command_tag(s, tag_text);
         }
         break;
       default:
@@ -483,12 +477,12 @@ Client::Step Client::scan_server_frames() {
     } else {
       from_server_.skip(s.io, wire);
     }
-    if (sess_ != nullptr) emit_synth();
+    if (sess_ptr() != nullptr) emit_synth();
   }
 }
 
 std::uint32_t Client::pass_server_run(pool::ServerConn& s) {
-  if (sync_rfq_ > 0 || probe_rfq_ > 0 || io.out.free_segs() == 0) return 0;
+  if (sync_rfq_ > 0 || tracker_.probing() || io.out.free_segs() == 0) return 0;
   const char* begin = s.io.scan_ptr();
   const char* p = begin;
   const char* end = begin + s.io.unscanned();
@@ -510,10 +504,11 @@ std::uint32_t Client::pass_server_run(pool::ServerConn& s) {
         if (len != 4) goto done;  // the general path refuses it
         break;
       case proto::be::kBindComplete:  // a batch kept for a retry is over once Bind succeeds
-        if (len != 4 || (sess_ != nullptr && sess_->retry.active())) goto done;
+        if (len != 4 || (sess_ptr() != nullptr && sess_ptr()->retry.active())) goto done;
         break;
       case proto::be::kCommandComplete:  // tags that change session state are read
-        if (sess_ != nullptr && len > 4 && (p[5] == 'D' || p[5] == 'P' || p[5] == 'L')) goto done;
+        if (sess_ptr() != nullptr && len > 4 && (p[5] == 'D' || p[5] == 'P' || p[5] == 'L'))
+          goto done;
         break;
       default:
         goto done;
@@ -549,13 +544,10 @@ bool Client::handle_swallowed_server_frame(char type, std::string_view body) {
       server_failed("invalid server parameter");
       return false;
     }
-    server->settings = settings_;
+    tracker_.replayed(*server);
     return true;
   }
-  probe_frame(type, body);
-  if (type != proto::be::kReadyForQuery || --probe_rfq_ > 0) return false;
-  finish_probe();
-  return true;
+  return tracker_.probe_frame(*this, *server, type, body);
 }
 
 }  // namespace sluice::session

@@ -146,11 +146,11 @@ void Client::send_welcome(const std::vector<std::pair<std::string, std::string>>
     }
     if (!is_default) want.emplace_back(k, v);
   }
-  settings_ = pool::make_settings(std::move(want));
+  tracker_.set_settings(pool::make_settings(std::move(want)));
   std::size_t mark = io.out.synth_mark();
   std::string& out = io.out.synth();
   for (const auto& [k, v] : welcome) {
-    const std::string* mine = pool::find_setting(settings_, k);
+    const std::string* mine = pool::find_setting(tracker_.settings(), k);
     proto::write_parameter_status(out, k, mine != nullptr ? *mine : v);
   }
   const auto& reg = worker.registries().params;

@@ -31,11 +31,6 @@ std::string close_complete() {
 
 }  // namespace
 
-ClientSession& Client::sess() {
-  if (!sess_) sess_ = std::make_unique<ClientSession>();
-  return *sess_;
-}
-
 void Client::queue_synth(std::string message) {
   ClientSession& ss = sess();
   std::uint32_t id = ss.next_synth++;
@@ -95,16 +90,16 @@ Client::Step Client::handle_parse(std::string_view body, std::uint32_t wire) {
   std::string_view query = parse->query;
   std::string_view types = parse->param_types;
   std::shared_ptr<const sql::Effects> effects;
-  if (tracking_ && sql::needs_parse(query)) {
+  if (tracker_.tracking() && sql::needs_parse(query)) {
     if (auto e = sql::effects_of_parsed(query)) {
       effects = e;
       std::string why;
-      Verdict v = apply_effects(*e, why);
-      if (v == Verdict::Closed) return Step::Stop;
-      if (v == Verdict::Refused) return send_refusal(proto::fe::kParse, body, wire, why);
+      if (tracker_.apply_effects(*this, *server, *e, why) == SessionTracker::Verdict::Refused) {
+        return send_refusal(proto::fe::kParse, body, wire, why);
+      }
     }
   }
-  if (name.empty() || !prepared_on_) return Step::Plain;
+  if (name.empty() || !tracker_.prepared()) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
   ClientSession& ss = sess();
   if (ss.statements.count(name) != 0) {
@@ -152,13 +147,13 @@ Client::Step Client::handle_bind(std::string_view body, std::uint32_t wire) {
   }
   std::string_view portal = names->portal;
   std::string_view name = names->statement;
-  if (name.empty() || !prepared_on_) return Step::Plain;
+  if (name.empty() || !tracker_.prepared()) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
   pool::PreparedPtr st = client_statement(name);
   if (!st) return Step::Stop;
-  if (!sess_->statement_effects.empty()) {  // executing a statement that may change state again
-    auto it = sess_->statement_effects.find(name);
-    if (it != sess_->statement_effects.end()) note_effects(*it->second);
+  if (!sess().statement_effects.empty()) {  // executing a statement that may change state again
+    auto it = sess().statement_effects.find(name);
+    if (it != sess().statement_effects.end()) tracker_.note_effects(*it->second);
   }
   pool::ServerConn& srv = *server;
   // A batch that starts here, outside a transaction, can be sent again after a re-prepare.
@@ -205,7 +200,7 @@ Client::Step Client::handle_describe(std::string_view body, std::uint32_t wire) 
     return Step::Stop;
   }
   std::string_view name = d->name;
-  if (!d->statement() || name.empty() || !prepared_on_) return Step::Plain;
+  if (!d->statement() || name.empty() || !tracker_.prepared()) return Step::Plain;
   if (server->io.out.free_segs() < kSegsForRewrite) return Step::Blocked;
   pool::PreparedPtr st = client_statement(name);
   if (!st) return Step::Stop;
@@ -241,12 +236,12 @@ Client::Step Client::handle_close(std::string_view body, std::uint32_t wire) {
     return Step::Stop;
   }
   std::string_view name = c->name;
-  if (!c->statement() || name.empty() || !prepared_on_) return Step::Plain;
+  if (!c->statement() || name.empty() || !tracker_.prepared()) return Step::Plain;
   // The server's statement may serve other clients: the client's Close is answered here.
   auto& statements = sess().statements;
   if (auto it = statements.find(name); it != statements.end()) statements.erase(it);
-  if (auto it = sess_->statement_effects.find(name); it != sess_->statement_effects.end()) {
-    sess_->statement_effects.erase(it);
+  if (auto it = sess().statement_effects.find(name); it != sess().statement_effects.end()) {
+    sess().statement_effects.erase(it);
   }
   (*counters_).received.add(wire);
   io.scan += wire;

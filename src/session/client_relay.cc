@@ -108,7 +108,7 @@ void Client::request_server(bool login_wait) {
   state = login_wait ? ClientState::LoginWait : ClientState::Waiting;
   wait_since = worker.loop().now();
   wait_notified_ = false;
-  affinity_key = settings_.get();
+  affinity_key = tracker_.settings().get();
   pool::ServerConn* s = worker.pools->checkout(*pool, *this, worker);
   if (s != nullptr) link(*s, false);
 }
@@ -162,12 +162,11 @@ void Client::link(pool::ServerConn& s, bool resume) {
   }
   worker.sync_config();  // a console SET must apply to the next transaction, not the next tick
   const auto& st = worker.cfg().settings;
-  tracking_ = pool->mode != config::PoolMode::Session && st.track_session_state;
-  prepared_on_ = pool->mode != config::PoolMode::Session && st.max_prepared_statements > 0;
+  tracker_.configure(pool->mode != config::PoolMode::Session && st.track_session_state,
+                     pool->mode != config::PoolMode::Session && st.max_prepared_statements > 0);
   // Bring the server's session settings to what this client wants: one round trip, only
   // when they differ (a client that never changed anything costs nothing).
-  std::string sql;
-  if (settings_ != s.settings) sql = pool::settings_sync_sql(settings_, s.settings);
+  std::string sql = tracker_.replay_sql(s);
   if (!sql.empty()) {
     std::size_t mark = s.io.out.synth_mark();
     proto::write_query(s.io.out.synth(), sql);
@@ -231,7 +230,7 @@ void Client::relay_server() {
     maybe_release();
     if (server == nullptr || state == ClientState::Closed) return;
     if (st == Step::Blocked) continue;
-    if (sync_rfq_ == 0 && probe_rfq_ == 0 && st == Step::Waiting) {
+    if (sync_rfq_ == 0 && !tracker_.probing() && st == Step::Waiting) {
       // Sluice's own query finished: release if due, and the client's request may go now.
       maybe_release();
       if (state == ClientState::Closed) return;
@@ -277,7 +276,7 @@ void Client::after_request_done(char status) {
 
 void Client::maybe_release() {
   pool::ServerConn* s = server;
-  if (s == nullptr || sync_rfq_ > 0 || probe_rfq_ > 0 || !s->requests.idle() ||
+  if (s == nullptr || sync_rfq_ > 0 || tracker_.probing() || !s->requests.idle() ||
       s->requests.tx_status() != 'I') {
     return;
   }
@@ -292,13 +291,14 @@ void Client::maybe_release() {
     turn_owed_ = false;
   }
   if (from_server_.forwarding() > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
-  if (sess_ != nullptr && (sess_->settings_dirty || sess_->state_check)) {
+  if (tracker_.read_back_owed()) {
     // The transaction may have changed session state: ask the server before anyone else
     // can get it (truth from the server, not from guessing at SQL).
-    start_probe();
+    tracker_.start_probe(*s);
+    (void)flush_to_server();
     return;
   }
-  if (sess_ != nullptr && sess_->pin_reason != nullptr) return;  // pinned: keep it
+  if (tracker_.pin_reason() != nullptr) return;  // pinned: keep it
   if (from_server_.forwarding() > 0 || s->io.unscanned() > 0 || !s->io.out.empty()) return;
   if (!io.out.empty()) io.out.materialize();  // keep the bytes, free the server's buffer
   release_server();
@@ -320,8 +320,8 @@ void Client::release_server() {
   } else if (s->cancels_in_flight > 0) {
     s->release_after_cancels = true;  // a cancel aimed at this backend must not hit the next user
   } else if (st.server_reset_query_always && !st.server_reset_query.empty()) {
-    s->run_internal(server_reset_sqls(*s, st.server_reset_query), pool::ServerConn::After::Release,
-                    "server reset");
+    s->run_internal(tracker_.reset_sqls(*s, st.server_reset_query),
+                    pool::ServerConn::After::Release, "server reset");
   } else {
     worker.pools->release(*s, worker);
   }
@@ -336,18 +336,18 @@ void Client::detach_server_on_close() {
   io.out.clear();
   const auto& st = worker.cfg().settings;
   // Not quiet either: half a client message sent (its rest would swallow sluice's ROLLBACK).
-  bool quiet = sync_rfq_ == 0 && probe_rfq_ == 0 && s->requests.idle() &&
+  bool quiet = sync_rfq_ == 0 && !tracker_.probing() && s->requests.idle() &&
                from_server_.forwarding() == 0 && from_client_.forwarding() == 0 &&
                s->io.unscanned() == 0 && s->io.out.empty();
-  if (sess_ != nullptr && sess_->loaded) {
+  if (tracker_.loaded()) {
     std::vector<std::string> unused;
-    server_reset_on_close(*s, unused);  // gives the pin back
+    tracker_.reset_on_close(*this, *s, unused);  // gives the pin back
     s->close("client gone after LOAD");
     return;
   }
   if (!quiet) {
     std::vector<std::string> none;
-    server_reset_on_close(*s, none);
+    tracker_.reset_on_close(*this, *s, none);
     s->close("client disconnect while server was not ready");
     return;
   }
@@ -355,7 +355,7 @@ void Client::detach_server_on_close() {
   worker.buffers().release_if_empty(s->io.in);
   std::vector<std::string> sqls;
   if (s->requests.tx_status() != 'I') sqls.emplace_back("ROLLBACK");
-  server_reset_on_close(*s, sqls);  // state of a pinned client: DISCARD ALL
+  tracker_.reset_on_close(*this, *s, sqls);  // state of a pinned client: DISCARD ALL
   bool reset = pool->mode == config::PoolMode::Session || st.server_reset_query_always;
   if (reset && !st.server_reset_query.empty()) {
     sqls.push_back(st.server_reset_query);
