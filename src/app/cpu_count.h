@@ -13,8 +13,9 @@ namespace sluice::app {
 
 // The default worker count for `cpus` usable CPUs. With one or two, one worker: the pooler
 // then shares its cores with the processes around it (on a 2-core machine with the load and
-// Postgres, workers = 2 cost 12-50% more CPU per transaction than 1 and gave no more
-// throughput: bench/RESULTS.md). Above that, one per CPU.
+// Postgres, workers = 2 cost 12-50% more CPU per transaction than 1 and gave less throughput
+// whenever clients waited for servers; 2% more CPU and 15% more throughput only with idle
+// servers at hand: bench/RESULTS.md). Above that, one per CPU.
 [[nodiscard]] int default_workers(int cpus);
 
 // The CPUs this process may run on (affinity mask), capped by the cgroup's cpu.max quota.
