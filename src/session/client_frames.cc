@@ -66,13 +66,6 @@ Client::Step Client::scan_client_frames() {
       continue;
     }
     if (sync_rfq_ > 0 || tracker_.probing()) return Step::Stop;  // sluice's own query in flight
-    if (sess_ptr() != nullptr && sess_ptr()->skip_to_sync) {
-      if (h.type != proto::fe::kSync) {  // the rest of a refused batch
-        from_client_.skip(io, wire);
-        continue;
-      }
-      sess_ptr()->skip_to_sync = false;
-    }
     if (h.type == proto::fe::kTerminate) {
       close("client close request");
       return Step::Stop;

@@ -64,8 +64,7 @@ struct ClientSession {
   // After the transaction: read settings back / probe for pin-worthy state.
   bool settings_dirty = false;
   bool state_check = false;
-  bool uninspected = false;   // a text too large to inspect ran: the server is not shared again
-  bool skip_to_sync = false;  // a refused extended-query message: drop until Sync
+  bool uninspected = false;  // a text too large to inspect ran: the server is not shared again
 
   // "cached plan must not change result type" (0A000) after DDL: a batch that starts with a
   // Bind of a named statement outside a transaction is copied as sent, so that it can be sent

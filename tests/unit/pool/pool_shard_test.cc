@@ -15,20 +15,10 @@ namespace {
 
 class Shards : public PoolTest {
  protected:
-  // An idle server of `p` on worker `on`.
-  ServerConn* idle_server(Pool& p, int on) {
-    TestWaiter& w = waiter();
-    EXPECT_EQ(checkout(p, w, on), nullptr);
-    ServerConn* s = complete();
-    EXPECT_EQ(w.take(), s);
-    mgr_->release(*s, worker(on));
-    EXPECT_EQ(s->state, ServerState::Idle);
-    return s;
-  }
-
   // An idle server of `p` on each of `on` (all opened at once: each on its waiter's worker).
-  void idle_servers(Pool& p, const std::vector<int>& on) {
+  std::vector<ServerConn*> idle_servers(Pool& p, const std::vector<int>& on) {
     std::vector<TestWaiter*> ws;
+    std::vector<ServerConn*> out;
     for (int w : on) {
       ws.push_back(&waiter());
       EXPECT_EQ(checkout(p, *ws.back(), w), nullptr);
@@ -39,8 +29,14 @@ class Shards : public PoolTest {
       ServerConn* s = ws[i]->take();
       EXPECT_NE(s, nullptr);
       if (s != nullptr) mgr_->release(*s, worker(on[i]));
+      EXPECT_EQ(s != nullptr ? s->state.get() : ServerState::Closed, ServerState::Idle);
+      out.push_back(s);
     }
+    return out;
   }
+
+  // An idle server of `p` on worker `on`.
+  ServerConn* idle_server(Pool& p, int on) { return idle_servers(p, {on}).front(); }
 
   // Runs `fn` on this thread while another thread holds the manager lock; true if `fn` ended
   // before that thread let go (it holds the lock for at most 5 s).

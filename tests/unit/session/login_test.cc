@@ -15,28 +15,23 @@
 #include "proto/auth/md5.h"
 #include "proto/auth/scram_client.h"
 #include "proto/codes.h"
+#include "proto/frame.h"
 #include "proto/writer.h"
 #include "session/session_worker.h"
 #include "unit/config/temp_dir.h"
 #include "unit/net/socket_pair.h"
+#include "unit/session/wire_messages.h"
 
 namespace sluice::session {
 namespace {
 
 using net::testing::SocketPair;
-
-std::uint32_t be32(const char* p) {
-  return (std::uint32_t{static_cast<unsigned char>(p[0])} << 24) |
-         (std::uint32_t{static_cast<unsigned char>(p[1])} << 16) |
-         (std::uint32_t{static_cast<unsigned char>(p[2])} << 8) |
-         std::uint32_t{static_cast<unsigned char>(p[3])};
-}
+using testing::Message;
+using testing::split_messages;
 
 void put32(std::string& out, std::uint32_t v) {
-  out.push_back(static_cast<char>(v >> 24));
-  out.push_back(static_cast<char>(v >> 16));
-  out.push_back(static_cast<char>(v >> 8));
-  out.push_back(static_cast<char>(v));
+  out.resize(out.size() + 4);
+  proto::write_be32(out.data() + out.size() - 4, v);
 }
 
 // A packet without a type byte (SSLRequest, CancelRequest): length, code, rest.
@@ -45,30 +40,6 @@ std::string untyped(std::uint32_t code, std::string_view rest = {}) {
   put32(out, static_cast<std::uint32_t>(8 + rest.size()));
   put32(out, code);
   out.append(rest);
-  return out;
-}
-
-struct Message {
-  char type = 0;
-  std::string body;
-};
-
-// Splits what the peer received into messages; a trailing partial message fails the test.
-std::vector<Message> split(std::string_view bytes) {
-  std::vector<Message> out;
-  while (!bytes.empty()) {
-    if (bytes.size() < 5) {
-      ADD_FAILURE() << "partial message header";
-      break;
-    }
-    std::uint32_t len = be32(bytes.data() + 1);
-    if (len < 4 || bytes.size() < 1 + len) {
-      ADD_FAILURE() << "partial message";
-      break;
-    }
-    out.push_back({bytes[0], std::string(bytes.substr(5, len - 4))});
-    bytes.remove_prefix(1 + len);
-  }
   return out;
 }
 
@@ -201,7 +172,7 @@ class LoginTest : public ::testing::Test {
   }
 
   // What the client received so far, as messages.
-  std::vector<Message> received() { return split(SocketPair::drain(pair_.b())); }
+  std::vector<Message> received() { return split_messages(SocketPair::drain(pair_.b())); }
 
   // The peer sees the end of the connection.
   bool peer_sees_eof() {
@@ -218,7 +189,38 @@ class LoginTest : public ::testing::Test {
       return ~0u;
     }
     if (rest != nullptr) *rest = msgs[0].body.substr(4);
-    return be32(msgs[0].body.data());
+    return proto::read_be32(msgs[0].body.data());
+  }
+
+  // Reads the md5 request and answers it with `password`'s response to its salt.
+  void send_md5(std::string_view password) {
+    std::string salt;
+    ASSERT_EQ(auth_request(&salt), proto::auth::kMd5);
+    ASSERT_EQ(salt.size(), 4u);
+    proto::auth::Md5Salt s{};
+    std::memcpy(s.data(), salt.data(), 4);
+    auto resp = proto::auth::md5_client_response(password, "alice", s);
+    ASSERT_TRUE(resp);
+    std::string pw;
+    proto::write_password(pw, resp.value());
+    send(pw);
+  }
+
+  // After the SASL request: the client's SASLInitialResponse, the server's SASLContinue, the
+  // client's SASLResponse.
+  void send_scram(proto::auth::ScramClient& client) {
+    auto first = client.client_first();
+    ASSERT_TRUE(first);
+    std::string out;
+    proto::write_sasl_initial(out, client.mechanism(), first.value());
+    send(out);
+    std::string server_first;
+    ASSERT_EQ(auth_request(&server_first), proto::auth::kSaslContinue);
+    auto final_msg = client.on_server_first(server_first);
+    ASSERT_TRUE(final_msg) << final_msg.error();
+    out.clear();
+    proto::write_sasl_response(out, final_msg.value());
+    send(out);
   }
 
   void expect_error_and_eof(std::string_view sqlstate) {
@@ -362,16 +364,7 @@ TEST_F(LoginTest, Md5PasswordFromTheAuthFileSucceeds) {
   configure("auth_type = md5");
   start();
   send(startup("alice"));
-  std::string salt;
-  ASSERT_EQ(auth_request(&salt), proto::auth::kMd5);
-  ASSERT_EQ(salt.size(), 4u);
-  proto::auth::Md5Salt s{};
-  std::memcpy(s.data(), salt.data(), 4);
-  auto resp = proto::auth::md5_client_response("secret", "alice", s);
-  ASSERT_TRUE(resp);
-  std::string pw;
-  proto::write_password(pw, resp.value());
-  send(pw);
+  ASSERT_NO_FATAL_FAILURE(send_md5("secret"));
   EXPECT_EQ(host_->authenticated, 1);
   EXPECT_EQ(host_->closes, 0);
 }
@@ -384,18 +377,7 @@ TEST_F(LoginTest, ScramPasswordFromTheAuthFileSucceedsAndTheServerProvesItself) 
   ASSERT_EQ(auth_request(&mechanisms), proto::auth::kSasl);
   EXPECT_EQ(mechanisms, std::string("SCRAM-SHA-256\0\0", 15));
   auto client = proto::auth::ScramClient::with_password("secret");
-  auto first = client.client_first();
-  ASSERT_TRUE(first);
-  std::string out;
-  proto::write_sasl_initial(out, client.mechanism(), first.value());
-  send(out);
-  std::string server_first;
-  ASSERT_EQ(auth_request(&server_first), proto::auth::kSaslContinue);
-  auto final_msg = client.on_server_first(server_first);
-  ASSERT_TRUE(final_msg) << final_msg.error();
-  out.clear();
-  proto::write_sasl_response(out, final_msg.value());
-  send(out);
+  ASSERT_NO_FATAL_FAILURE(send_scram(client));
   EXPECT_EQ(host_->authenticated, 1);
   EXPECT_EQ(host_->closes, 0);
   // SASLFinal is queued: the host sends it with its AuthenticationOk.
@@ -409,15 +391,7 @@ TEST_F(LoginTest, WrongMd5PasswordIs28P01) {
   configure("auth_type = md5");
   start();
   send(startup("alice"));
-  std::string salt;
-  ASSERT_EQ(auth_request(&salt), proto::auth::kMd5);
-  proto::auth::Md5Salt s{};
-  std::memcpy(s.data(), salt.data(), 4);
-  auto resp = proto::auth::md5_client_response("wrong", "alice", s);
-  ASSERT_TRUE(resp);
-  std::string pw;
-  proto::write_password(pw, resp.value());
-  send(pw);
+  ASSERT_NO_FATAL_FAILURE(send_md5("wrong"));
   expect_error_and_eof(proto::sqlstate::kInvalidPassword);
 }
 
@@ -427,18 +401,7 @@ TEST_F(LoginTest, WrongScramPasswordIs28P01) {
   send(startup("alice"));
   ASSERT_EQ(auth_request(), proto::auth::kSasl);
   auto client = proto::auth::ScramClient::with_password("wrong");
-  auto first = client.client_first();
-  ASSERT_TRUE(first);
-  std::string out;
-  proto::write_sasl_initial(out, client.mechanism(), first.value());
-  send(out);
-  std::string server_first;
-  ASSERT_EQ(auth_request(&server_first), proto::auth::kSaslContinue);
-  auto final_msg = client.on_server_first(server_first);
-  ASSERT_TRUE(final_msg);
-  out.clear();
-  proto::write_sasl_response(out, final_msg.value());
-  send(out);
+  ASSERT_NO_FATAL_FAILURE(send_scram(client));
   expect_error_and_eof(proto::sqlstate::kInvalidPassword);
 }
 

@@ -20,41 +20,14 @@
 #include "proto/writer.h"
 #include "session/session_worker.h"
 #include "unit/net/socket_pair.h"
+#include "unit/session/wire_messages.h"
 
 namespace sluice::session {
 namespace {
 
 using net::testing::SocketPair;
-
-std::uint32_t be32(const char* p) {
-  return (std::uint32_t{static_cast<unsigned char>(p[0])} << 24) |
-         (std::uint32_t{static_cast<unsigned char>(p[1])} << 16) |
-         (std::uint32_t{static_cast<unsigned char>(p[2])} << 8) |
-         std::uint32_t{static_cast<unsigned char>(p[3])};
-}
-
-struct Message {
-  char type = 0;
-  std::string body;
-};
-
-std::vector<Message> split(std::string_view bytes) {
-  std::vector<Message> out;
-  while (!bytes.empty()) {
-    if (bytes.size() < 5) {
-      ADD_FAILURE() << "partial message header";
-      break;
-    }
-    std::uint32_t len = be32(bytes.data() + 1);
-    if (len < 4 || bytes.size() < 1 + len) {
-      ADD_FAILURE() << "partial message";
-      break;
-    }
-    out.push_back({bytes[0], std::string(bytes.substr(5, len - 4))});
-    bytes.remove_prefix(1 + len);
-  }
-  return out;
-}
+using testing::Message;
+using testing::split_messages;
 
 std::shared_ptr<const sql::Effects> effects(std::string_view text) {
   return sql::effects_of(text);
@@ -134,7 +107,7 @@ class SessionTrackerTest : public ::testing::Test {
   std::vector<Message> server_receives() {
     int err = 0;
     EXPECT_EQ(server_->io.flush(err), net::Outbox::Flush::Done);
-    return split(SocketPair::drain(pair_.b()));
+    return split_messages(SocketPair::drain(pair_.b()));
   }
 
   // The server answers `bytes`; its frames are handed to the probe as the relay's scan does.
